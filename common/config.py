@@ -1,0 +1,190 @@
+"""JSON configs validated against typed dataclass defaults.
+
+A config is plain data: a tree of dataclasses whose fields carry the defaults and the types.
+A JSON file overrides any subset of it::
+
+    {"extends": "clean.json", "optim": {"lr": 0.001}}
+
+`extends` names a base file (relative to the file that names it); bases are deep-merged, chains are
+allowed and cycles rejected. Command-line overrides `optim.lr=0.001` come last; the value is parsed
+as JSON when it can be (`3`, `true`, `[1, 2]`, `null`), else taken as a string (`kind=mfcc`).
+
+Every key is checked: an unknown key fails with its dotted path and the closest known key, a value
+of the wrong type names the key, the expected type and the value. What `load_config` returns is the
+resolved config that gets saved with a run (`to_dict`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit the schema; the message is one line."""
+
+
+def read_json_tree(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """Read a JSON config and everything it `extends`, deep-merged (the file's own keys win)."""
+    path = Path(path).resolve()
+    if path in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, path))
+        raise ConfigError(f"{path}: 'extends' forms a cycle: {cycle}")
+    if not path.is_file():
+        named_by = f" (named by {_chain[-1]})" if _chain else ""
+        raise ConfigError(f"{path}: config file not found{named_by}")
+    try:
+        tree = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: expected a JSON object at the top level, got {type(tree).__name__}")
+    base_name = tree.pop("extends", None)
+    if base_name is None:
+        return tree
+    if not isinstance(base_name, str):
+        raise ConfigError(f"{path}: 'extends' must be a file name string, got {base_name!r}")
+    base = read_json_tree(path.parent / base_name, (*_chain, path))
+    return deep_merge(base, tree)
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """A new dict: `override`'s keys replace `base`'s, nested dicts merge key by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b.c=VALUE` -> (["a", "b", "c"], value); VALUE is JSON when it parses, else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {text!r}: expected KEY=VALUE with a dotted key, e.g. optim.lr=0.001")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(tree: dict, overrides: list[str]) -> dict:
+    """A new tree with each `a.b.c=VALUE` override set (intermediate objects created as needed)."""
+    tree = json.loads(json.dumps(tree))  # deep copy of plain JSON data
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = tree
+        for depth, key in enumerate(keys[:-1]):
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                dotted = ".".join(keys[: depth + 1])
+                raise ConfigError(f"override {text!r}: '{dotted}' is a value, not a section")
+            node = child
+        node[keys[-1]] = value
+    return tree
+
+
+def from_dict(schema: type[T], tree: dict, *, source: str = "config", prefix: str = "") -> T:
+    """Build dataclass `schema` from `tree`, checking every key and type against its fields."""
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{source}: '{prefix or '<root>'}' must be an object, got {tree!r}")
+    hints = typing.get_type_hints(schema)
+    fields = {f.name: f for f in dataclasses.fields(schema) if f.init}
+    for key in tree:
+        if key not in fields:
+            dotted = prefix + key
+            known = [prefix + name for name in fields]
+            close = difflib.get_close_matches(dotted, known, n=1, cutoff=0.6)
+            hint = f" — did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
+            raise ConfigError(f"{source}: unknown key '{dotted}'{hint}")
+    values = {
+        name: _convert(hints[name], tree[name], source, prefix + name)
+        for name in fields
+        if name in tree
+    }
+    return schema(**values)
+
+
+def _convert(annotation: Any, value: Any, source: str, dotted: str) -> Any:
+    """Check `value` against a type annotation; nested dataclasses are built recursively."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if dataclasses.is_dataclass(annotation):
+        return from_dict(annotation, value, source=source, prefix=dotted + ".")
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _convert(option, value, source, dotted)
+            except ConfigError:
+                pass
+        raise _type_error(source, dotted, annotation, value)
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(repr(a) for a in args)
+            raise ConfigError(f"{source}: key '{dotted}' must be one of {choices}, got {value!r}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise _type_error(source, dotted, annotation, value)
+        item_type = args[0] if args else Any
+        items = [_convert(item_type, v, source, f"{dotted}[{i}]") for i, v in enumerate(value)]
+        return items if origin is list else tuple(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _type_error(source, dotted, annotation, value)
+        value_type = args[1] if args else Any
+        return {k: _convert(value_type, v, source, f"{dotted}.{k}") for k, v in value.items()}
+    if annotation is Any:
+        return value
+    if annotation is float:
+        # JSON has one number type: 3 is a fine float, True is not.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise _type_error(source, dotted, annotation, value)
+    if annotation is int or annotation is str or annotation is bool:
+        if type(value) is annotation:
+            return value
+        raise _type_error(source, dotted, annotation, value)
+    raise ConfigError(f"{source}: key '{dotted}' has an unsupported schema type {annotation!r}")
+
+
+def _type_name(annotation: Any) -> str:
+    """A type as a JSON user reads it: `float`, `list[float]`, `float or null`."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in args)
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join(_type_name(a) for a in args)}]"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _type_error(source: str, dotted: str, annotation: Any, value: Any) -> ConfigError:
+    return ConfigError(
+        f"{source}: key '{dotted}' expects {_type_name(annotation)}, got {type(value).__name__} {value!r}"
+    )
+
+
+def load_config(schema: type[T], path: str | Path | None = None, overrides: list[str] = ()) -> T:
+    """The resolved config: schema defaults <- JSON file (with its `extends` chain) <- overrides."""
+    tree = read_json_tree(path) if path is not None else {}
+    source = str(path) if path is not None else "config"
+    if overrides:
+        tree = apply_overrides(tree, list(overrides))
+        source += " + overrides"
+    return from_dict(schema, tree, source=source)
+
+
+def to_dict(config: Any) -> dict:
+    """The config as plain JSON-ready data (what a run saves as config.json)."""
+    return dataclasses.asdict(config)

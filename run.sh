@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# One entry point for every stage of the project: ./run.sh STAGE [ARGS...]
+# Every stage first makes sure .venv exists and matches requirements.txt, so nothing needs to be
+# activated or installed by hand.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+PYTHON="${PYTHON:-python3}"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+
+# Stage table: name and one-line description, in the order `help` prints them.
+STAGES=(
+  "help|list the stages"
+  "setup|create .venv and install requirements.txt (skipped when nothing changed)"
+  "test|run the test suite (pytest -q)"
+)
+
+stage_help() {
+  echo "usage: ./run.sh STAGE [ARGS...]"
+  echo
+  echo "stages:"
+  local entry
+  for entry in "${STAGES[@]}"; do
+    printf "  %-16s %s\n" "${entry%%|*}" "${entry#*|}"
+  done
+}
+
+# The stamp holds a hash of requirements.txt and the interpreter version: an unchanged file installs
+# nothing, a changed one (or another Python) reinstalls.
+requirements_stamp() {
+  { cat requirements.txt; "$PYTHON" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1
+}
+
+stage_setup() {
+  local want have=""
+  want="$(requirements_stamp)"
+  [[ -f "$VENV/.requirements.sha256" ]] && have="$(cat "$VENV/.requirements.sha256")"
+  if [[ -x "$PY" && "$want" == "$have" ]]; then
+    return 0
+  fi
+  echo "[setup] installing requirements.txt into .venv (first run takes about two minutes)"
+  if [[ ! -x "$PY" ]]; then
+    "$PYTHON" -m venv "$VENV"
+  fi
+  "$PY" -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 \
+    | grep -v "is ignored: it is neither a file nor a directory" || true
+  # pip's status is lost in the pipe above: check the install really happened.
+  "$PY" -m pip check >/dev/null 2>&1 || { "$PY" -m pip check; echo "[setup] pip install failed" >&2; exit 1; }
+  "$PY" -c "import torch, torchaudio, soundfile, kenlm, espeakng_loader, tokenizers, thop" \
+    || { echo "[setup] installed packages do not import; see the messages above" >&2; exit 1; }
+  echo "$want" > "$VENV/.requirements.sha256"
+  echo "[setup] done: $("$PY" -c 'import torch, torchaudio; print("torch", torch.__version__, "torchaudio", torchaudio.__version__)')"
+}
+
+stage_test() {
+  "$PY" -m pytest -q "$@"
+}
+
+main() {
+  local stage="${1:-help}"
+  shift || true
+  local entry known=""
+  for entry in "${STAGES[@]}"; do
+    [[ "${entry%%|*}" == "$stage" ]] && known=1
+  done
+  if [[ -z "$known" ]]; then
+    echo "unknown stage '$stage'" >&2
+    stage_help >&2
+    exit 2
+  fi
+  if [[ "$stage" == "help" ]]; then
+    stage_help
+    return 0
+  fi
+  stage_setup
+  [[ "$stage" == "setup" ]] && return 0
+  "stage_$stage" "$@"
+}
+
+main "$@"
