@@ -1,0 +1,175 @@
+"""Acoustic features of padded waveform batches, with exact per-utterance frame counts.
+
+Kinds (`FeatureConfig.kind`):
+- "spectrogram": log power spectrogram, n_fft // 2 + 1 bins.
+- "logmel": log mel spectrogram (HTK mel scale, no filter normalization), the same numbers as
+  torchaudio's MelSpectrogram(center=True, pad_mode="reflect", power=2) followed by the log.
+- "mfcc": the first n_mfcc coefficients of an orthonormal DCT-II of that log mel spectrogram.
+- "fbank": Kaldi-style log mel filterbank (torchaudio.compliance.kaldi.fbank: povey window,
+  pre-emphasis 0.97, DC removal, FFT size rounded up to a power of two so n_fft is unused,
+  snip_edges, no dither). Waves are used as given (no rescaling to the int16 range).
+Every log is log(clamp(x, log_floor)), as in the KWS course, so silence gives log(log_floor).
+
+Each utterance in a batch gets exactly the features it would get alone: the STFT kinds reflect-pad
+every utterance at its own end (not at the end of the padded batch), and fbank runs per utterance.
+Frames past an utterance's length are zero, also after normalization.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torchaudio.functional as AF
+from torch import nn
+from torchaudio.compliance import kaldi
+
+KINDS = ("logmel", "mfcc", "spectrogram", "fbank")
+NORMALIZATIONS = ("none", "utterance")
+
+
+@dataclass
+class FeatureConfig:
+    """Feature extraction settings; sizes in samples, frequencies in Hz."""
+
+    kind: Literal["logmel", "mfcc", "spectrogram", "fbank"] = "logmel"
+    sample_rate: int = 16000
+    n_fft: int = 400
+    win_length: int = 400
+    hop_length: int = 160
+    n_mels: int = 80
+    n_mfcc: int = 40
+    f_min: float = 0.0
+    f_max: float | None = None  # None: sample_rate / 2
+    log_floor: float = 1e-9
+    normalize: Literal["none", "utterance"] = "none"  # "utterance": per-utterance, per-feature mean / std over valid frames
+
+
+class Features(nn.Module):
+    """Waves `(batch, samples)` + lengths `(batch,)` -> features `(batch, feat, time)` + frames `(batch,)`.
+
+    A single wave `(samples,)` gives `(feat, time)` and a 0-d frame count.
+    """
+
+    def __init__(self, cfg: FeatureConfig):
+        super().__init__()
+        _validate(cfg)
+        self.cfg = cfg
+        self.register_buffer("window", torch.hann_window(cfg.win_length), persistent=False)
+        f_max = cfg.sample_rate / 2 if cfg.f_max is None else cfg.f_max
+        mel = AF.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min, f_max, cfg.n_mels, cfg.sample_rate)
+        self.register_buffer("mel", mel, persistent=False)  # (freq, n_mels)
+        dct = AF.create_dct(cfg.n_mfcc, cfg.n_mels, norm="ortho")
+        self.register_buffer("dct", dct, persistent=False)  # (n_mels, n_mfcc)
+
+    @property
+    def num_features(self) -> int:
+        cfg = self.cfg
+        return {"logmel": cfg.n_mels, "fbank": cfg.n_mels, "mfcc": cfg.n_mfcc,
+                "spectrogram": cfg.n_fft // 2 + 1}[cfg.kind]
+
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Number of frames `(batch,)` of utterances with `lengths` `(batch,)` samples."""
+        cfg = self.cfg
+        if cfg.kind == "fbank":  # snip_edges: only frames that fit entirely
+            return torch.where(lengths >= cfg.win_length,
+                               1 + (lengths - cfg.win_length) // cfg.hop_length, 0)
+        # Centered STFT: n_fft // 2 samples of padding on each side.
+        return 1 + (lengths + 2 * (cfg.n_fft // 2) - cfg.n_fft) // cfg.hop_length
+
+    def forward(self, waves: torch.Tensor, lengths: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        if waves.dim() == 1:
+            feats, frames = self.forward(waves[None], None if lengths is None else lengths.reshape(1))
+            return feats[0], frames[0]
+        if waves.dim() != 2:
+            raise ValueError(f"waves must be (batch, samples) or (samples,), got {tuple(waves.shape)}")
+        if lengths is None:
+            lengths = torch.full((waves.shape[0],), waves.shape[1], device=waves.device)
+        lengths = lengths.to(device=waves.device, dtype=torch.long)
+        if lengths.shape != waves.shape[:1] or (lengths < 1).any() or (lengths > waves.shape[1]).any():
+            raise ValueError(f"lengths must be (batch,) in [1, {waves.shape[1]}], got {lengths.tolist()}")
+        frames = self.frame_lengths(lengths)
+        if self.cfg.kind == "fbank":
+            feats = self._fbank(waves, lengths, frames)
+        else:
+            feats = self._stft_features(waves, lengths)
+        valid = torch.arange(feats.shape[-1], device=waves.device) < frames[:, None]  # (batch, time)
+        if self.cfg.normalize == "utterance":
+            feats = _normalize(feats, valid)
+        return feats * valid[:, None, :], frames
+
+    def _stft_features(self, waves: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        cfg, pad = self.cfg, self.cfg.n_fft // 2
+        # Reflect-pad each utterance at its own edges, as torch.stft(center=True) does to one
+        # utterance alone; clamping covers utterances shorter than the padding.
+        width = int(lengths.max()) + 2 * pad
+        positions = torch.arange(width, device=waves.device)[None, :]
+        index = (positions - pad).abs()
+        last = (lengths - 1)[:, None]
+        index = torch.where(index > last, 2 * last - index, index).clamp(min=0)
+        index = torch.minimum(index, last)
+        padded = waves.gather(1, index) * (positions < (lengths[:, None] + 2 * pad))
+        window = self.window.to(waves.dtype)
+        spec = torch.stft(padded, cfg.n_fft, cfg.hop_length, cfg.win_length, window,
+                          center=False, return_complex=True).abs().pow(2)  # (batch, freq, time)
+        if cfg.kind == "spectrogram":
+            return spec.clamp(min=cfg.log_floor).log()
+        logmel = (spec.transpose(1, 2) @ self.mel.to(spec.dtype)).clamp(min=cfg.log_floor).log()
+        if cfg.kind == "logmel":
+            return logmel.transpose(1, 2)
+        return (logmel @ self.dct.to(spec.dtype)).transpose(1, 2)
+
+    def _fbank(self, waves: torch.Tensor, lengths: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        feats = waves.new_zeros(waves.shape[0], cfg.n_mels, int(frames.max()))
+        for i, (length, n) in enumerate(zip(lengths.tolist(), frames.tolist())):
+            if n == 0:
+                continue
+            energies = kaldi.fbank(
+                waves[i:i + 1, :length], frame_length=cfg.win_length * 1000 / cfg.sample_rate,
+                frame_shift=cfg.hop_length * 1000 / cfg.sample_rate, num_mel_bins=cfg.n_mels,
+                low_freq=cfg.f_min, high_freq=cfg.f_max or 0.0, sample_frequency=cfg.sample_rate,
+                dither=0.0, use_log_fbank=False)  # (time, n_mels)
+            feats[i, :, :n] = energies.clamp(min=cfg.log_floor).log().T
+        return feats
+
+
+def _normalize(feats: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Per-utterance, per-feature standardization over the valid frames of `(batch, feat, time)`."""
+    # float64: log features sit around -20 while a nearly constant bin of a short utterance can have
+    # a std near 1e-4, so float32 cancellation would dominate the result.
+    x = feats.double()
+    mask = valid[:, None, :].double()
+    count = mask.sum(-1, keepdim=True).clamp(min=1)
+    mean = (x * mask).sum(-1, keepdim=True) / count
+    var = ((x - mean).pow(2) * mask).sum(-1, keepdim=True) / count
+    return ((x - mean) / var.sqrt().clamp(min=1e-5)).to(feats.dtype)
+
+
+def _validate(cfg: FeatureConfig) -> None:
+    if cfg.kind not in KINDS:
+        raise ValueError(f"features.kind must be one of {KINDS}, got {cfg.kind!r}")
+    if cfg.normalize not in NORMALIZATIONS:
+        raise ValueError(f"features.normalize must be one of {NORMALIZATIONS}, got {cfg.normalize!r}")
+    if min(cfg.sample_rate, cfg.hop_length, cfg.n_mels, cfg.n_mfcc) < 1 or cfg.win_length < 2:
+        raise ValueError("features.sample_rate, hop_length, n_mels, n_mfcc must be >= 1, "
+                         "win_length >= 2")
+    if cfg.kind != "fbank" and cfg.win_length > cfg.n_fft:
+        raise ValueError(f"features.win_length ({cfg.win_length}) must be <= n_fft ({cfg.n_fft})")
+    if cfg.n_mfcc > cfg.n_mels:
+        raise ValueError(f"features.n_mfcc ({cfg.n_mfcc}) must be <= n_mels ({cfg.n_mels})")
+    if not cfg.log_floor > 0:
+        raise ValueError(f"features.log_floor must be > 0, got {cfg.log_floor}")
+    if cfg.kind == "fbank":
+        # kaldi.fbank takes milliseconds and truncates back to samples; make sure that round trip
+        # lands on our sizes, or frame_lengths would be wrong.
+        for name, size in (("win_length", cfg.win_length), ("hop_length", cfg.hop_length)):
+            if int(cfg.sample_rate * (size * 1000 / cfg.sample_rate) * 0.001) != size:
+                raise ValueError(f"features.{name} {size} is not representable in Kaldi's "
+                                 f"milliseconds at {cfg.sample_rate} Hz")
+
+
+def make_features(cfg: FeatureConfig) -> Features:
+    """The feature extractor described by `cfg`."""
+    return Features(cfg)
