@@ -1,0 +1,142 @@
+"""Google Speech Commands (v0.01: 30 words, v0.02: 35): listing the clips of one split.
+
+Layout: `ROOT/WORD/SPEAKER_nohash_N.wav` (1 s, 16 kHz), `ROOT/validation_list.txt` and
+`ROOT/testing_list.txt` (paths relative to ROOT, one per line), `ROOT/_background_noise_/*.wav`.
+The training split is every clip in a word folder (name not starting with `_`) that is in neither
+list. The words are whatever folders exist, so both versions read the same way.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.corpora.bad_input import BadInput
+
+SPLITS = ("train", "validation", "testing")
+LIST_FILES = {"validation": "validation_list.txt", "testing": "testing_list.txt"}
+BACKGROUND_NOISE = "_background_noise_"
+HASH_DIVIDER = "_nohash_"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One clip: `word` is its folder, `speaker` the hash before `_nohash_` in its name."""
+
+    path: Path
+    word: str
+    speaker: str
+
+
+def corpus_root(root: str | os.PathLike) -> Path:
+    """The folder holding the word folders: `root`, or `root/speech_commands` when only that has
+    the list files (the downloader unpacks there)."""
+    root = Path(root)
+    nested = root / "speech_commands"
+    if not (root / LIST_FILES["validation"]).exists() and (nested / LIST_FILES["validation"]).exists():
+        return nested
+    return root
+
+
+def list_words(root: str | os.PathLike) -> list[str]:
+    """The word folders of the corpus, sorted (folders starting with `_` or `.` are not words)."""
+    root = corpus_root(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder (expected the Speech Commands folder)")
+    with os.scandir(root) as entries:
+        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith(("_", ".")))
+
+
+def background_noises(root: str | os.PathLike) -> list[Path]:
+    """The long noise recordings in `_background_noise_/`, sorted."""
+    folder = corpus_root(root) / BACKGROUND_NOISE
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder (Speech Commands ships its noise "
+                                f"recordings there)")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".wav" and p.is_file())
+
+
+def list_clips(root: str | os.PathLike, split: str, *, on_error: str = "skip") -> list[Clip]:
+    """The clips of `split` ("train", "validation" or "testing"), sorted by path.
+
+    on_error: "skip" drops list entries whose file is missing, malformed list lines and clips not
+    named SPEAKER_nohash_N.wav, logging one summary warning; "raise" raises at the first one
+    (FileNotFoundError for a missing file, ValueError otherwise), naming the file.
+    A missing list file always raises FileNotFoundError.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    root = corpus_root(root)
+    bad = BadInput(on_error, split=split, unit="clips")
+    if split == "train":
+        held_out = {entry for name in LIST_FILES for entry, _, ok in _list_entries(root, name) if ok}
+        clips = _unlisted_clips(root, held_out, bad)
+    else:
+        clips = _listed_clips(root, split, bad)
+    bad.log_summary(len(clips), log)
+    return sorted(clips, key=lambda c: c.path)
+
+
+def _list_entries(root: Path, split: str) -> list[tuple[str, str, bool]]:
+    """(entry, "FILE:LINE", well formed) per non-empty line of a list file."""
+    list_file = root / LIST_FILES[split]
+    if not list_file.is_file():
+        raise FileNotFoundError(f"{list_file}: missing list file (expected the Speech Commands "
+                                f"layout: WORD/*.wav, {', '.join(LIST_FILES.values())})")
+    entries = []
+    text = list_file.read_text(encoding="utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = line.strip()
+        if not entry:
+            continue
+        parts = entry.split("/")
+        well_formed = (len(parts) == 2 and all(parts) and ".." not in parts
+                       and not parts[0].startswith(("_", ".")))
+        entries.append((entry, f"{list_file}:{number}", well_formed))
+    return entries
+
+
+def _clip(path: Path, word: str, where: str | Path, bad: BadInput) -> Clip | None:
+    speaker, divider, _ = path.name.partition(HASH_DIVIDER)
+    if not divider or not speaker:
+        bad.found("clips not named SPEAKER_nohash_N.wav", where,
+                  f"expected a name like SPEAKER{HASH_DIVIDER}0.wav, got {path.name!r}")
+        return None
+    return Clip(path, word, speaker)
+
+
+def _listed_clips(root: Path, split: str, bad: BadInput) -> list[Clip]:
+    clips, seen = [], set()
+    for entry, where, well_formed in _list_entries(root, split):
+        if not well_formed:
+            bad.found("malformed list lines", where, f"expected WORD/FILE.wav, got {entry!r}")
+            continue
+        if entry in seen:  # listed twice: one clip, silently
+            continue
+        seen.add(entry)
+        path = root / entry
+        if not path.is_file():
+            bad.found("list entries without audio", where, f"no audio file {path}", FileNotFoundError)
+            continue
+        clip = _clip(path, entry.split("/")[0], where, bad)
+        if clip is not None:
+            clips.append(clip)
+    return clips
+
+
+def _unlisted_clips(root: Path, held_out: set[str], bad: BadInput) -> list[Clip]:
+    clips = []
+    for word in list_words(root):
+        with os.scandir(root / word) as entries:
+            names = sorted(e.name for e in entries if e.is_file() and e.name.lower().endswith(".wav"))
+        for name in names:
+            if f"{word}/{name}" in held_out:
+                continue
+            path = root / word / name
+            clip = _clip(path, word, path, bad)
+            if clip is not None:
+                clips.append(clip)
+    return clips

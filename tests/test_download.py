@@ -1,0 +1,287 @@
+"""The downloader against a local HTTP server (Range support, cut connections, servers that ignore
+Range) and the extractor against archives that try to write outside their destination."""
+import hashlib
+import io
+import re
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from common import download as dl
+
+
+def make_tar_gz(members):
+    """A .tar.gz in memory from (TarInfo, bytes or None) pairs."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buffer.getvalue()
+
+
+def file_member(name, data):
+    return tarfile.TarInfo(name), data
+
+
+def link_member(name, target, kind=tarfile.SYMTYPE):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info, None
+
+
+# Incompressible, so the archive is big enough (~64 KiB) to be cut part way.
+PAYLOAD = np.random.default_rng(0).integers(0, 256, 65536, dtype=np.uint8).tobytes()
+ARCHIVE = make_tar_gz([file_member("LibriSpeech/README.TXT", b"readme"),
+                       file_member("LibriSpeech/dev-clean/1/2/1-2-0000.flac", PAYLOAD),
+                       link_member("LibriSpeech/latest", "dev-clean")])
+ARCHIVE_SHA256 = hashlib.sha256(ARCHIVE).hexdigest()
+ARCHIVE_MD5 = hashlib.md5(ARCHIVE).hexdigest()
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Serves server.files; honours Range unless server.ignore_range; sends only
+    server.cut_after bytes of the next response body, then closes the connection."""
+
+    def do_GET(self):
+        server = self.server
+        server.requests.append((self.path, self.headers.get("Range")))
+        body = server.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        start = 0
+        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+        if match and not server.ignore_range:
+            start = int(match[1])
+            if start >= len(body):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(body)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        payload = body[start:]
+        if server.cut_after is not None:
+            payload, server.cut_after = payload[:server.cut_after], None
+            self.close_connection = True
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(monkeypatch):
+    # The test talks to 127.0.0.1 directly, whatever proxy the environment names.
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.files = {"/data/archive.tar.gz": ARCHIVE}
+    httpd.requests, httpd.ignore_range, httpd.cut_after = [], False, None
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/data/archive.tar.gz"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------------------------ download
+
+def test_download_verifies_and_is_idempotent(server, tmp_path):
+    path = dl.download(server.url, tmp_path / "dl", sha256=ARCHIVE_SHA256)
+    assert path == tmp_path / "dl" / "archive.tar.gz"
+    assert path.read_bytes() == ARCHIVE
+    assert sorted(p.name for p in path.parent.iterdir()) == [".archive.tar.gz.verified", "archive.tar.gz"]
+    assert server.requests == [("/data/archive.tar.gz", None)]
+
+    assert dl.download(server.url, tmp_path / "dl", sha256=ARCHIVE_SHA256) == path
+    assert dl.download(server.url, tmp_path / "dl", md5=ARCHIVE_MD5) == path  # hashes, no network
+    assert len(server.requests) == 1
+
+
+def test_download_resumes_after_a_cut_connection(server, tmp_path):
+    server.cut_after = 10000
+    with pytest.raises(dl.DownloadError, match="interrupted at 10000 of .* run again to resume$"):
+        dl.download(server.url, tmp_path, md5=ARCHIVE_MD5, attempts=1)
+    assert (tmp_path / "archive.tar.gz.part").stat().st_size == 10000
+    assert not (tmp_path / "archive.tar.gz").exists()
+
+    path = dl.download(server.url, tmp_path, md5=ARCHIVE_MD5)
+    assert path.read_bytes() == ARCHIVE
+    assert [r for _, r in server.requests] == [None, "bytes=10000-"]
+    assert not (tmp_path / "archive.tar.gz.part").exists()
+
+
+def test_download_retries_within_one_call(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(dl.time, "sleep", lambda seconds: None)
+    server.cut_after = 5000
+    assert dl.download(server.url, tmp_path, sha256=ARCHIVE_SHA256).read_bytes() == ARCHIVE
+    assert [r for _, r in server.requests] == [None, "bytes=5000-"]
+
+
+def test_server_ignoring_range_restarts_the_file_cleanly(server, tmp_path):
+    (tmp_path / "archive.tar.gz.part").write_bytes(b"stale bytes from some other file")
+    server.ignore_range = True
+    assert dl.download(server.url, tmp_path, sha256=ARCHIVE_SHA256).read_bytes() == ARCHIVE
+    assert server.requests[0][1] == "bytes=32-"
+
+
+def test_complete_part_file_is_finished_without_a_body(server, tmp_path):
+    (tmp_path / "archive.tar.gz.part").write_bytes(ARCHIVE)  # crashed just before the rename
+    assert dl.download(server.url, tmp_path, sha256=ARCHIVE_SHA256).read_bytes() == ARCHIVE
+    assert [r for _, r in server.requests] == [f"bytes={len(ARCHIVE)}-"]
+
+
+def test_checksum_mismatch_names_file_and_digests_and_keeps_nothing_usable(server, tmp_path):
+    wrong = "0" * 32
+    with pytest.raises(dl.ChecksumMismatch) as err:
+        dl.download(server.url, tmp_path, md5=wrong)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{tmp_path / 'archive.tar.gz'}: md5 mismatch, expected {wrong}, "
+                              f"got {ARCHIVE_MD5}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive.tar.gz.corrupt"]
+    # The next call downloads afresh.
+    assert dl.download(server.url, tmp_path, md5=ARCHIVE_MD5).read_bytes() == ARCHIVE
+    assert len(server.requests) == 2
+
+
+def test_corrupted_finished_file_is_caught_on_the_next_call(server, tmp_path):
+    path = dl.download(server.url, tmp_path, sha256=ARCHIVE_SHA256)
+    path.write_bytes(ARCHIVE[:-1] + b"!")  # changes size and mtime: the stamp no longer vouches
+    with pytest.raises(dl.ChecksumMismatch, match="sha256 mismatch"):
+        dl.download(server.url, tmp_path, sha256=ARCHIVE_SHA256)
+    assert not path.exists()
+
+
+def test_http_error_is_one_line(server, tmp_path):
+    with pytest.raises(dl.DownloadError, match=r"/missing.tar.gz: HTTP 404 .*$"):
+        dl.download(server.url.replace("archive", "missing"), tmp_path)
+
+
+def test_unreachable_host_is_one_line_with_the_synthetic_hint(tmp_path):
+    port = closed_port()
+    with pytest.raises(dl.HostUnreachable) as err:
+        dl.download(f"http://127.0.0.1:{port}/x.tar.gz", tmp_path)
+    assert str(err.value) == (f"cannot reach 127.0.0.1:{port} (Connection refused): no network? "
+                              f"Make the synthetic corpus instead with ./run.sh data")
+
+
+def test_cli_without_network_prints_one_line_and_exits_1(tmp_path):
+    mirror = f"http://127.0.0.1:{closed_port()}/resources/12"
+    result = subprocess.run(
+        [sys.executable, "-m", "common.download", "librispeech", str(tmp_path), "--subsets",
+         "dev-clean", "--mirror", mirror], capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": "."})
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"cannot reach {mirror.split('/')[2]} (Connection refused): no network? "
+        f"Make the synthetic corpus instead with ./run.sh data"]
+
+
+def test_cli_refuses_to_mix_speech_commands_versions(tmp_path, capsys):
+    target = tmp_path / "speech_commands"
+    target.mkdir()
+    dl.extraction_marker("speech_commands_v0.01.tar.gz", target).write_text("done")
+    assert dl.main(["speech_commands", str(tmp_path), "--version", "0.02"]) == 1
+    assert capsys.readouterr().err == (f"{target} already holds speech_commands_v0.01.tar.gz; pass "
+                                       f"another DEST to keep the versions apart\n")
+
+
+def test_fetch_unpacks_and_skips_everything_once_unpacked(server, tmp_path):
+    archive = dl.Archive(server.url, sha256=ARCHIVE_SHA256)
+    out = dl.fetch(archive, tmp_path / "downloads", tmp_path, delete_archive=True)
+    assert out == tmp_path
+    assert (tmp_path / "LibriSpeech/dev-clean/1/2/1-2-0000.flac").read_bytes() == PAYLOAD
+    assert not (tmp_path / "downloads" / "archive.tar.gz").exists()
+    dl.fetch(archive, tmp_path / "downloads", tmp_path, delete_archive=True)
+    assert len(server.requests) == 1
+
+
+# ------------------------------------------------------------------------------------- extract
+
+def test_extract_merges_into_existing_folders_and_runs_once(tmp_path):
+    other = make_tar_gz([file_member("LibriSpeech/README.TXT", b"readme v2"),
+                         file_member("LibriSpeech/test-clean/3/4/3-4-0000.flac", b"flac")])
+    (tmp_path / "a.tar.gz").write_bytes(ARCHIVE)
+    (tmp_path / "b.tar.gz").write_bytes(other)
+    dest = tmp_path / "data"
+    dl.extract(tmp_path / "a.tar.gz", dest)
+    dl.extract(tmp_path / "b.tar.gz", dest)
+    root = dest / "LibriSpeech"
+    assert (root / "dev-clean/1/2/1-2-0000.flac").read_bytes() == PAYLOAD
+    assert (root / "test-clean/3/4/3-4-0000.flac").read_bytes() == b"flac"
+    assert (root / "README.TXT").read_bytes() == b"readme v2"
+    assert (root / "latest").is_symlink() and (root / "latest" / "1").is_dir()
+    assert sorted(p.name for p in dest.iterdir()) == [
+        ".a.tar.gz.extracted", ".b.tar.gz.extracted", "LibriSpeech"]
+
+    (root / "README.TXT").unlink()
+    dl.extract(tmp_path / "a.tar.gz", dest)  # marker present: nothing is unpacked again
+    assert not (root / "README.TXT").exists()
+
+
+def _device_member():
+    info = tarfile.TarInfo("dev/null-ish")
+    info.type = tarfile.CHRTYPE
+    return info, None
+
+
+@pytest.mark.parametrize("bad_member, why", [
+    (file_member("../evil", b"x"), "escapes the destination"),
+    (file_member("ok/../../../evil", b"x"), "escapes the destination"),
+    (file_member("/tmp/evil_absolute_member", b"x"), "has an absolute path"),
+    (link_member("link", "../../evil"), "links outside the destination"),
+    (link_member("link", "/etc/passwd"), "links to the absolute path"),
+    (link_member("hard", "../evil", kind=tarfile.LNKTYPE), "links outside the destination"),
+    (_device_member(), "is a device file"),
+])
+def test_extract_refuses_unsafe_archives_and_writes_nothing(tmp_path, bad_member, why):
+    archive = tmp_path / "bad.tar.gz"
+    archive.write_bytes(make_tar_gz([file_member("ok/first.txt", b"fine"), bad_member]))
+    dest = tmp_path / "sub" / "dest"
+    with pytest.raises(dl.UnsafeArchive) as err:
+        dl.extract(archive, dest)
+    message = str(err.value)
+    assert message.startswith(f"{archive}: refusing to unpack, member {bad_member[0].name!r} {why}")
+    assert message.endswith("; nothing was extracted")
+    assert list(dest.iterdir()) == []  # no file, no staging folder, no marker
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["bad.tar.gz", "dest", "sub"]
+
+
+def test_extract_refuses_a_link_that_escapes_through_an_earlier_symlink(tmp_path):
+    # "here" -> "." is harmless alone, but makes "here/up" -> "../evil" resolve one level above
+    # the destination, which the names alone do not show.
+    archive = tmp_path / "sneaky.tar.gz"
+    archive.write_bytes(make_tar_gz([link_member("here", "."), link_member("here/up", "../evil")]))
+    with pytest.raises(dl.UnsafeArchive, match="'here/up' links outside the destination"):
+        dl.extract(archive, tmp_path / "dest")
+    assert list((tmp_path / "dest").iterdir()) == []
+
+
+def test_extract_of_a_truncated_archive_is_one_line_and_leaves_nothing(tmp_path):
+    archive = tmp_path / "cut.tar.gz"
+    archive.write_bytes(ARCHIVE[:len(ARCHIVE) // 2])
+    with pytest.raises(ValueError, match=f"^{archive}: not a readable tar archive"):
+        dl.extract(archive, tmp_path / "dest")
+    assert list((tmp_path / "dest").iterdir()) == []
