@@ -1,0 +1,243 @@
+"""ASR data: LibriSpeech-layout utterances as tensors, length-grouped batches, augmentation.
+
+Features are computed on the batch, on the training device (`common.features`), not here: the
+dataset returns waves and token ids; the collate function pads them.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torchaudio
+from torch.utils.data import Dataset, Sampler
+
+from asr.text import normalize
+from common.audio import AudioError, load
+from common.corpora.durations import audio_duration
+from common.corpora.librispeech import Utterance, list_utterances
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DataConfig:
+    root: str = "data/LibriSpeech"  # the folder that holds the splits
+    train_splits: list[str] = field(default_factory=lambda: ["train-clean-100"])
+    dev_split: str = "dev-clean"
+    test_splits: list[str] = field(default_factory=lambda: ["test-clean"])
+    min_seconds: float = 0.3
+    max_seconds: float = 16.7
+    max_batch_seconds: float = 60.0  # padded audio seconds per batch (per process under DDP)
+    sortagrad: bool = True  # first epoch shortest-first, as in DeepSpeech2
+    num_workers: int = 1
+    on_bad_input: Literal["skip", "raise"] = "skip"  # "skip" a bad utterance (counted) or "raise" at the first one
+
+
+@dataclass
+class AugmentConfig:
+    """Train-only augmentation; every transform has its own probability (0 turns it off)."""
+
+    gain_p: float = 0.0
+    gain_db: list[float] = field(default_factory=lambda: [-6.0, 8.0])
+    shift_p: float = 0.0
+    shift_fraction: float = 0.1
+    gaussian_noise_p: float = 0.0
+    gaussian_noise_amplitude: list[float] = field(default_factory=lambda: [0.001, 0.015])
+    color_noise_p: float = 0.0
+    color_noise_snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])
+    background_noise_p: float = 0.0
+    background_noise_dir: str = "data/speech_commands/_background_noise_"
+    background_noise_snr_db: list[float] = field(default_factory=lambda: [3.0, 30.0])
+    tempo_p: float = 0.0
+    tempo_range: list[float] = field(default_factory=lambda: [0.85, 1.15])
+    freq_mask_p: float = 0.0  # SpecAugment, on features
+    freq_mask_param: int = 15
+    time_mask_p: float = 0.0
+    time_mask_param: int = 35
+    num_masks: int = 2
+
+
+def make_wave_augment(cfg: AugmentConfig, sample_rate: int):
+    """An audiomentations chain for the enabled wave transforms, or None when all are off."""
+    import audiomentations as A  # imported lazily: it pulls in librosa/numba (slow to import)
+
+    transforms = []
+    if cfg.gain_p > 0:
+        transforms.append(A.Gain(min_gain_db=cfg.gain_db[0], max_gain_db=cfg.gain_db[1], p=cfg.gain_p))
+    if cfg.shift_p > 0:
+        transforms.append(A.Shift(min_shift=-cfg.shift_fraction, max_shift=cfg.shift_fraction,
+                                  rollover=False, p=cfg.shift_p))
+    if cfg.tempo_p > 0:
+        transforms.append(A.TimeStretch(min_rate=cfg.tempo_range[0], max_rate=cfg.tempo_range[1],
+                                        leave_length_unchanged=False, p=cfg.tempo_p))
+    if cfg.gaussian_noise_p > 0:
+        transforms.append(A.AddGaussianNoise(min_amplitude=cfg.gaussian_noise_amplitude[0],
+                                             max_amplitude=cfg.gaussian_noise_amplitude[1], p=cfg.gaussian_noise_p))
+    if cfg.color_noise_p > 0:
+        transforms.append(A.AddColorNoise(min_snr_db=cfg.color_noise_snr_db[0], max_snr_db=cfg.color_noise_snr_db[1],
+                                          p=cfg.color_noise_p))
+    if cfg.background_noise_p > 0:
+        noise_dir = Path(cfg.background_noise_dir)
+        if not noise_dir.is_dir() or not any(noise_dir.glob("*.wav")):
+            raise FileNotFoundError(f"augment.background_noise_dir: no .wav files in {noise_dir} "
+                                    f"(make them with ./run.sh data, or set augment.background_noise_p=0)")
+        transforms.append(A.AddBackgroundNoise(sounds_path=str(noise_dir), min_snr_db=cfg.background_noise_snr_db[0],
+                                               max_snr_db=cfg.background_noise_snr_db[1], p=cfg.background_noise_p))
+    if not transforms:
+        return None
+    compose = A.Compose(transforms)
+    return lambda wave: compose(samples=wave, sample_rate=sample_rate)
+
+
+def make_spec_augment(cfg: AugmentConfig) -> torch.nn.Module | None:
+    """SpecAugment masks over `(batch, feat, time)` features, or None when off."""
+    if cfg.freq_mask_p <= 0 and cfg.time_mask_p <= 0:
+        return None
+    return SpecAugment(cfg)
+
+
+class SpecAugment(torch.nn.Module):
+    """`num_masks` frequency and time masks, each applied to a batch with its own probability."""
+
+    def __init__(self, cfg: AugmentConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.freq_mask = torchaudio.transforms.FrequencyMasking(cfg.freq_mask_param, iid_masks=True)
+        self.time_mask = torchaudio.transforms.TimeMasking(cfg.time_mask_param, iid_masks=True)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = features.unsqueeze(1)  # iid masks need a channel dim: (batch, 1, feat, time)
+        for _ in range(self.cfg.num_masks):
+            if torch.rand(()) < self.cfg.freq_mask_p:
+                x = self.freq_mask(x)
+            if torch.rand(()) < self.cfg.time_mask_p:
+                x = self.time_mask(x)
+        return x.squeeze(1)
+
+
+def durations(utterances: list[Utterance]) -> list[float]:
+    """Seconds of audio per utterance from the file headers; NaN for an unreadable header."""
+    out = []
+    for u in utterances:
+        try:
+            out.append(audio_duration(u.path))
+        except ValueError as e:
+            log.warning("skipping utterance %s: %s", u.id, e)
+            out.append(float("nan"))  # dropped by `select`
+    return out
+
+
+def select(utterances: list[Utterance], seconds: list[float], min_seconds: float,
+           max_seconds: float) -> tuple[list[Utterance], list[float], int]:
+    """Keep utterances within the duration limits; also returns how many were dropped."""
+    keep = [i for i, s in enumerate(seconds) if min_seconds <= s <= max_seconds]
+    return [utterances[i] for i in keep], [seconds[i] for i in keep], len(utterances) - len(keep)
+
+
+class SpeechDataset(Dataset):
+    """Item i -> dict(wave (samples,), tokens (n,), text, index), or None for unreadable audio.
+
+    Augmentation draws from a generator seeded by (seed, epoch, index), so an item gets the same
+    augmentation whatever worker loads it and after a resume.
+    """
+
+    def __init__(self, utterances: list[Utterance], tokenizer, alphabet: str, sample_rate: int,
+                 *, wave_augment=None, seed: int = 0) -> None:
+        self.utterances = utterances
+        self.tokenizer = tokenizer
+        self.texts = [normalize(u.text, alphabet) for u in utterances]
+        self.sample_rate = sample_rate
+        self.wave_augment = wave_augment
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __getitem__(self, index: int) -> dict | None:
+        utterance = self.utterances[index]
+        try:
+            wave = load(utterance.path, self.sample_rate)
+        except AudioError as e:
+            log.warning("skipping utterance %s: %s", utterance.id, e)
+            return None
+        if self.wave_augment is not None:
+            item_seed = [self.seed, self.epoch, index]
+            random.seed(str(item_seed))  # audiomentations draws from the global generators
+            np.random.seed(np.random.SeedSequence(item_seed).generate_state(1))
+            wave = torch.from_numpy(self.wave_augment(wave.numpy()))
+        tokens = torch.tensor(self.tokenizer.encode(self.texts[index]), dtype=torch.long)
+        return {"wave": wave, "tokens": tokens, "text": self.texts[index], "index": index}
+
+
+def collate(items: list[dict | None]) -> dict:
+    """Pad a list of items into a batch; unreadable items (None) are dropped and counted.
+
+    Returns waves (batch, samples), wave_lengths (batch,), targets (sum of token counts,),
+    target_lengths (batch,), texts, indices, skipped.
+    """
+    good = [item for item in items if item is not None]
+    waves = torch.nn.utils.rnn.pad_sequence([item["wave"] for item in good], batch_first=True) if good \
+        else torch.zeros(0, 0)
+    return {
+        "waves": waves,
+        "wave_lengths": torch.tensor([len(item["wave"]) for item in good], dtype=torch.long),
+        "targets": torch.cat([item["tokens"] for item in good]) if good else torch.zeros(0, dtype=torch.long),
+        "target_lengths": torch.tensor([len(item["tokens"]) for item in good], dtype=torch.long),
+        "texts": [item["text"] for item in good],
+        "indices": [item["index"] for item in good],
+        "skipped": len(items) - len(good),
+    }
+
+
+class DurationBatchSampler(Sampler[list[int]]):
+    """Batches of similar-length utterances holding at most `max_batch_seconds` of padded audio.
+
+    Batches are formed once from the sorted durations; each epoch shuffles their order (seeded by
+    seed + epoch), except the first epoch under SortaGrad, which goes shortest-first. Under DDP each
+    of `num_replicas` processes takes every num_replicas-th batch (the list is padded by repeating
+    batches so all processes step the same number of times), the job DistributedSampler does for
+    plain samplers.
+    """
+
+    def __init__(self, seconds: list[float], max_batch_seconds: float, *, shuffle: bool, seed: int = 0,
+                 sortagrad: bool = False, num_replicas: int = 1, rank: int = 0) -> None:
+        order = sorted(range(len(seconds)), key=lambda i: (seconds[i], i))
+        self.batches: list[list[int]] = []
+        batch: list[int] = []
+        for i in order:
+            # Sorted ascending, so the newest item is the longest: padded cost = count * its length.
+            if batch and (len(batch) + 1) * seconds[i] > max_batch_seconds:
+                self.batches.append(batch)
+                batch = []
+            batch.append(i)
+        if batch:
+            self.batches.append(batch)
+        self.shuffle, self.seed, self.sortagrad = shuffle, seed, sortagrad
+        self.num_replicas, self.rank = num_replicas, rank
+        self.epoch = 0
+        self.start_batch = 0  # batches of this epoch already done (resume)
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def _epoch_batches(self) -> list[list[int]]:
+        batches = self.batches
+        if self.shuffle and not (self.sortagrad and self.epoch == 0):
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        per_replica = math.ceil(len(batches) / self.num_replicas)
+        batches = (batches * self.num_replicas)[: per_replica * self.num_replicas]
+        return batches[self.rank:: self.num_replicas]
+
+    def __iter__(self):
+        return iter(self._epoch_batches()[self.start_batch:])
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.batches) / self.num_replicas)

@@ -1,0 +1,187 @@
+"""DeepSpeech2 (Amodei et al., 2015) for CTC, with its RNN-only and self-attention variants.
+
+features (batch, feat, time)
+  -> 0-3 x [Conv2d over (freq, time) -> BatchNorm2d -> clipped ReLU min(max(x, 0), 20) -> mask]
+  -> N x [BatchNorm1d on the layer input -> GRU/LSTM/RNN (bi: directions summed)
+          -> optional self-attention (residual, LayerNorm, key padding mask)]
+  -> lookahead (row) convolution when unidirectional
+  -> LayerNorm -> Linear -> log-softmax over the vocabulary (blank = 0)
+
+Padding never changes an utterance's output: conv outputs past each length are zeroed (so the next
+conv sees the same zeros as the utterance alone would), and the recurrent stack runs on packed
+sequences, with BatchNorm statistics taken over the packed (valid) frames only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+
+@dataclass
+class ModelConfig:
+    num_conv_layers: int = 2  # 0 gives the RNN-only model
+    conv_channels: list[int] = field(default_factory=lambda: [32, 32, 96])
+    conv_kernels: list[list[int]] = field(default_factory=lambda: [[41, 11], [21, 11], [21, 11]])  # (freq, time)
+    conv_strides: list[list[int]] = field(default_factory=lambda: [[2, 2], [2, 1], [2, 1]])
+    rnn_type: Literal["gru", "lstm", "rnn"] = "gru"
+    rnn_layers: int = 5
+    rnn_hidden: int = 512
+    bidirectional: bool = True
+    lookahead_context: int = 20  # future frames seen by the row convolution (unidirectional only)
+    attention_heads: int = 0  # > 0 adds self-attention after every recurrent layer
+    dropout: float = 0.0
+
+
+def conv_output_length(lengths: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """Frames out of a Conv over time with the given arithmetic; `lengths` (batch,) in frames."""
+    return torch.div(lengths + 2 * padding - kernel, stride, rounding_mode="floor") + 1
+
+
+class ConvFrontEnd(nn.Module):
+    """2D convolutions over (freq, time) with BatchNorm and clipped ReLU, masked to each length.
+
+    Input `(batch, feat, time)`, lengths `(batch,)`; output `(batch, time', channels * feat')`.
+    """
+
+    def __init__(self, num_features: int, channels: list[int], kernels: list[list[int]],
+                 strides: list[list[int]]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList()
+        self.time_arithmetic = []  # (kernel, stride, padding) per layer, for the exact lengths
+        in_channels, freq = 1, num_features
+        for out_channels, (k_f, k_t), (s_f, s_t) in zip(channels, kernels, strides):
+            padding = (k_f // 2, k_t // 2)
+            self.layers.append(nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, (k_f, k_t), (s_f, s_t), padding, bias=False),
+                nn.BatchNorm2d(out_channels),
+                nn.Hardtanh(0, 20, inplace=True),
+            ))
+            self.time_arithmetic.append((k_t, s_t, padding[1]))
+            freq = (freq + 2 * padding[0] - k_f) // s_f + 1  # >= 1: 'same' padding keeps a bin
+            in_channels = out_channels
+        self.output_size = in_channels * freq
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        for kernel, stride, padding in self.time_arithmetic:
+            lengths = conv_output_length(lengths, kernel, stride, padding)
+        return lengths
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = features.unsqueeze(1)  # (batch, 1, feat, time)
+        for layer, (kernel, stride, padding) in zip(self.layers, self.time_arithmetic):
+            x = layer(x)
+            lengths = conv_output_length(lengths, kernel, stride, padding)
+            valid = torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None]
+            x = x * valid[:, None, None, :]
+        batch, channels, freq, time = x.shape
+        return x.reshape(batch, channels * freq, time).transpose(1, 2), lengths
+
+
+class RecurrentLayer(nn.Module):
+    """BatchNorm on the input frames, then one GRU/LSTM/RNN layer; packed in, packed out.
+
+    Bidirectional outputs are summed (as in deepspeech.pytorch) so every layer keeps width `hidden`.
+    """
+
+    def __init__(self, input_size: int, hidden: int, rnn_type: str, bidirectional: bool,
+                 batch_norm: bool) -> None:
+        super().__init__()
+        self.batch_norm = nn.BatchNorm1d(input_size) if batch_norm else None
+        rnn_class = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}[rnn_type]
+        self.rnn = rnn_class(input_size, hidden, bidirectional=bidirectional, batch_first=True)
+        self.bidirectional = bidirectional
+        self.hidden = hidden
+
+    def forward(self, x: PackedSequence) -> PackedSequence:
+        data = x.data  # (valid frames, input_size): BatchNorm sees no padding
+        if self.batch_norm is not None:
+            data = self.batch_norm(data)
+        out, _ = self.rnn(PackedSequence(data, x.batch_sizes, x.sorted_indices, x.unsorted_indices))
+        data = out.data
+        if self.bidirectional:
+            data = data[:, : self.hidden] + data[:, self.hidden:]
+        return PackedSequence(data, out.batch_sizes, out.sorted_indices, out.unsorted_indices)
+
+
+class SelfAttentionBlock(nn.Module):
+    """Multi-head self-attention with residual connection and LayerNorm; `(batch, time, dim)`."""
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+        """`padding_mask` (batch, time) is True on padded frames, which no query attends to."""
+        attended, _ = self.attention(x, x, x, key_padding_mask=padding_mask, need_weights=False)
+        return self.norm(x + attended)
+
+
+class Lookahead(nn.Module):
+    """Row convolution: each frame mixes the next `context` frames, per channel; `(batch, time, dim)`."""
+
+    def __init__(self, dim: int, context: int) -> None:
+        super().__init__()
+        self.context = context
+        self.conv = nn.Conv1d(dim, dim, context + 1, groups=dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.pad(x.transpose(1, 2), (0, self.context))
+        return self.conv(x).transpose(1, 2)
+
+
+class DeepSpeech2(nn.Module):
+    """Features `(batch, feat, time)` and lengths `(batch,)` -> log-probs `(batch, time', vocab)`."""
+
+    def __init__(self, num_features: int, vocab_size: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        n = cfg.num_conv_layers
+        if not 0 <= n <= min(len(cfg.conv_channels), len(cfg.conv_kernels), len(cfg.conv_strides)):
+            raise ValueError(f"model.num_conv_layers={n} needs that many entries in conv_channels, "
+                             f"conv_kernels and conv_strides")
+        self.frontend = ConvFrontEnd(num_features, cfg.conv_channels[:n], cfg.conv_kernels[:n], cfg.conv_strides[:n])
+        input_size = self.frontend.output_size if n > 0 else num_features
+        self.rnns = nn.ModuleList()
+        self.attentions = nn.ModuleList()
+        for i in range(cfg.rnn_layers):
+            # The first layer's input is the front-end output: the paper normalizes only
+            # layer-to-layer inputs, and the RNN-only model gets raw features (normalized upstream).
+            self.rnns.append(RecurrentLayer(input_size if i == 0 else cfg.rnn_hidden, cfg.rnn_hidden,
+                                            cfg.rnn_type, cfg.bidirectional, batch_norm=i > 0))
+            if cfg.attention_heads > 0:
+                self.attentions.append(SelfAttentionBlock(cfg.rnn_hidden, cfg.attention_heads, cfg.dropout))
+        self.lookahead = (Lookahead(cfg.rnn_hidden, cfg.lookahead_context)
+                          if not cfg.bidirectional and cfg.lookahead_context > 0 else None)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Sequential(nn.LayerNorm(cfg.rnn_hidden), nn.Linear(cfg.rnn_hidden, vocab_size))
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Exact output frames for input frames `lengths` (batch,)."""
+        return self.frontend.output_lengths(lengths)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if len(self.frontend.layers) > 0:
+            x, lengths = self.frontend(features, lengths)
+        else:
+            x = features.transpose(1, 2)
+        total = x.shape[1]
+        lengths_cpu = lengths.cpu()  # pack_padded_sequence wants lengths on the CPU
+        packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
+        for i, rnn in enumerate(self.rnns):
+            packed = rnn(packed)
+            if self.attentions:
+                x, _ = pad_packed_sequence(packed, batch_first=True, total_length=total)
+                padding = torch.arange(total, device=x.device)[None, :] >= lengths[:, None]
+                x = self.attentions[i](x, padding)
+                packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
+            if i < len(self.rnns) - 1 and self.dropout.p > 0:
+                packed = PackedSequence(self.dropout(packed.data), packed.batch_sizes,
+                                        packed.sorted_indices, packed.unsorted_indices)
+        x, _ = pad_packed_sequence(packed, batch_first=True, total_length=total)
+        if self.lookahead is not None:
+            x = self.lookahead(x)
+        return self.head(x).log_softmax(dim=-1), lengths

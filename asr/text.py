@@ -1,0 +1,109 @@
+"""Text for CTC: normalization and tokenizers (characters or BPE); id 0 is always the CTC blank.
+
+BPE uses word-boundary markers (Metaspace, `▁` starts every word), never byte-level BPE: a token's
+text is then surface text, so a decoder can tell where words end and fuse a word-level LM.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+BLANK = "<blank>"
+UNK = "<unk>"
+WORD_START = "▁"
+
+
+@dataclass
+class TextConfig:
+    unit: Literal["char", "bpe"] = "char"
+    alphabet: str = "abcdefghijklmnopqrstuvwxyz' "  # characters kept by normalization (char unit)
+    bpe_vocab_size: int = 256
+
+
+def normalize(text: str, alphabet: str) -> str:
+    """Lower-case, drop characters outside `alphabet`, collapse spaces (LibriSpeech is upper case)."""
+    text = "".join(c for c in text.lower() if c in alphabet)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class TextTokenizer(Protocol):
+    vocab: list[str]  # token texts; vocab[0] is the blank
+
+    def encode(self, text: str) -> list[int]: ...
+    def decode(self, ids: list[int]) -> str: ...
+    def to_dict(self) -> dict: ...
+
+
+class CharTokenizer:
+    """One token per character of the alphabet; the space is the word separator."""
+
+    def __init__(self, alphabet: str) -> None:
+        if len(set(alphabet)) != len(alphabet):
+            raise ValueError(f"text.alphabet has repeated characters: {alphabet!r}")
+        self.alphabet = alphabet
+        self.vocab = [BLANK, *alphabet]
+        self._ids = {c: i for i, c in enumerate(self.vocab)}
+
+    def encode(self, text: str) -> list[int]:
+        """Ids of `text`, which must be normalized to the alphabet already."""
+        try:
+            return [self._ids[c] for c in text]
+        except KeyError as e:
+            raise ValueError(f"character {e.args[0]!r} of {text!r} is not in the alphabet {self.alphabet!r}") from None
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(self.vocab[i] for i in ids if i != 0)
+
+    def to_dict(self) -> dict:
+        return {"unit": "char", "alphabet": self.alphabet}
+
+
+class BPETokenizer:
+    """Byte-pair encoding over characters with `▁` word-start markers (HF `tokenizers`)."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.vocab = [tokenizer.id_to_token(i) for i in range(tokenizer.get_vocab_size())]
+        if self.vocab[0] != BLANK:
+            raise ValueError(f"BPE tokenizer must have {BLANK} as id 0, found {self.vocab[0]!r}")
+
+    @classmethod
+    def train(cls, texts: list[str], vocab_size: int, alphabet: str) -> "BPETokenizer":
+        """Learn merges from normalized `texts`; every alphabet character stays a token."""
+        tokenizer = Tokenizer(models.BPE(unk_token=UNK))
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement=WORD_START, prepend_scheme="always")
+        tokenizer.decoder = decoders.Metaspace(replacement=WORD_START, prepend_scheme="always")
+        initial = sorted({WORD_START + c for c in alphabet if c != " "} | {c for c in alphabet if c != " "})
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[BLANK, UNK],
+                                      initial_alphabet=initial, show_progress=False)
+        tokenizer.train_from_iterator(texts, trainer)
+        return cls(tokenizer)
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode([i for i in ids if i != 0])
+
+    def to_dict(self) -> dict:
+        return {"unit": "bpe", "tokenizer": self.tokenizer.to_str()}
+
+
+def build_tokenizer(cfg: TextConfig, train_texts: list[str]) -> CharTokenizer | BPETokenizer:
+    """The tokenizer a config asks for; BPE is trained on the (normalized) training transcripts."""
+    if cfg.unit == "char":
+        return CharTokenizer(cfg.alphabet)
+    return BPETokenizer.train(train_texts, cfg.bpe_vocab_size, cfg.alphabet)
+
+
+def tokenizer_from_dict(state: dict) -> CharTokenizer | BPETokenizer:
+    """Rebuild a tokenizer saved with `to_dict` (it travels inside checkpoints as plain data)."""
+    if state.get("unit") == "char":
+        return CharTokenizer(state["alphabet"])
+    if state.get("unit") == "bpe":
+        return BPETokenizer(Tokenizer.from_str(state["tokenizer"]))
+    raise ValueError(f"unknown tokenizer state: {json.dumps(state)[:80]}")

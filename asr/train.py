@@ -1,0 +1,348 @@
+"""Train DeepSpeech2 with CTC: one hand-written loop.
+
+    python -m asr.train configs/asr/clean.json [key=value ...]
+    torchrun --nproc_per_node 2 -m asr.train configs/asr/clean.json   # DDP (gloo on CPU, nccl on GPU)
+
+A run lives in logs/<stage>/<name>/. If that folder holds `last.pt`, training resumes from it and
+continues exactly where it stopped (same batches, same random streams). `best.pt` is the checkpoint
+with the lowest dev WER; the run ends by evaluating it on the test splits.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from asr.data import (AugmentConfig, DataConfig, DurationBatchSampler, SpeechDataset, collate, durations,
+                      make_spec_augment, make_wave_augment, select)
+from asr.evaluate import evaluate, load_asr_checkpoint, write_examples
+from asr.model import DeepSpeech2, ModelConfig
+from asr.text import TextConfig, build_tokenizer, normalize, tokenizer_from_dict
+from common.checkpoint import load_checkpoint, require_same, save_checkpoint
+from common.corpora.librispeech import list_utterances
+from common.config import ConfigError, load_config, to_dict
+from common.features import FeatureConfig, make_features
+from common.runlog import RunLog, plot_curves, read_metrics
+from common.seed import seed_everything, seed_worker
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["adam", "adamw", "sgd"] = "adamw"
+    lr: float = 2e-3  # peak learning rate
+    weight_decay: float = 1e-2
+    momentum: float = 0.9  # sgd only
+    scheduler: Literal["onecycle", "cyclic", "cosine", "constant"] = "onecycle"
+    warmup_fraction: float = 0.1  # onecycle / cosine: share of the steps spent warming up
+    min_lr_ratio: float = 0.01  # cyclic base lr and cosine floor, relative to lr
+    cyclic_step_size: int = 500  # cyclic: steps per half cycle (triangular2)
+    grad_clip: float = 5.0
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "asr_clean"  # runs go to logs/<stage>/<name>
+    name: str = "default"
+    seed: int = 0
+    deterministic: bool = False
+    epochs: int = 10
+    eval_every: int = 500  # steps between dev evaluations (and at every epoch end)
+    log_every: int = 25
+    max_dev_utterances: int = 0  # 0: the whole dev split
+    amp: Literal["off", "bf16", "fp16"] = "bf16"  # CUDA only; CPU always trains in float32
+    init_from: str = ""  # checkpoint whose weights and tokenizer start this run (fine-tuning)
+    resume: bool = True  # continue from last.pt when the run folder has one
+    features: FeatureConfig = field(default_factory=lambda: FeatureConfig(normalize="utterance"))
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+def setup_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); joins the torchrun process group when there is one."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+        rank, local_rank = dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0"))
+    else:
+        rank, local_rank = 0, 0
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        return rank, world, torch.device("cuda", local_rank)
+    return rank, world, torch.device("cpu")
+
+
+def make_optimizer(cfg: OptimConfig, params) -> torch.optim.Optimizer:
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)
+    optimizer_class = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
+    return optimizer_class(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(cfg: OptimConfig, optimizer: torch.optim.Optimizer, total_steps: int):
+    """Learning-rate schedule stepped once per optimizer step."""
+    if cfg.scheduler == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total_steps,
+                                                   pct_start=cfg.warmup_fraction, div_factor=25.0,
+                                                   final_div_factor=1e3, cycle_momentum=False)
+    if cfg.scheduler == "cyclic":
+        return torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=cfg.lr * cfg.min_lr_ratio, max_lr=cfg.lr,
+                                                 step_size_up=cfg.cyclic_step_size, mode="triangular2",
+                                                 cycle_momentum=False)
+    warmup = max(1, int(cfg.warmup_fraction * total_steps))
+
+    def cosine(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine if cfg.scheduler == "cosine" else lambda _: 1.0)
+
+
+def rng_state() -> dict:
+    """Every random stream training draws from, as checkpoint-safe values."""
+    np_state = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()),
+                                                      *np_state[2:]], "python": random.getstate()}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy(), *rest))
+    random.setstate(tuple(x if not isinstance(x, list) else tuple(x) for x in state["python"]))
+
+
+def ctc_loss(model: torch.nn.Module, features: torch.nn.Module, batch: dict, device: torch.device,
+             spec_augment: torch.nn.Module | None = None, amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Mean CTC loss of a collated batch (per utterance, normalized by target length)."""
+    waves, wave_lengths = batch["waves"].to(device), batch["wave_lengths"].to(device)
+    with torch.no_grad():
+        feats, frames = features(waves, wave_lengths)
+        if spec_augment is not None:
+            feats = spec_augment(feats)
+    with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        log_probs, out_lengths = model(feats, frames)
+    return F.ctc_loss(log_probs.float().transpose(0, 1), batch["targets"].to(device), out_lengths,
+                      batch["target_lengths"].to(device), blank=0, reduction="mean", zero_infinity=True)
+
+
+def build_data(cfg: TrainConfig, tokenizer, rank: int, world: int, run: RunLog | None):
+    """Training dataset and its batch sampler (duration filtered, length grouped)."""
+    utterances = []
+    for split in cfg.data.train_splits:
+        utterances += list_utterances(cfg.data.root, split, on_error=cfg.data.on_bad_input)
+    seconds = durations(utterances)
+    utterances, seconds, dropped = select(utterances, seconds, cfg.data.min_seconds, cfg.data.max_seconds)
+    if run is not None:
+        run.info(f"train: {len(utterances)} utterances, {sum(seconds) / 3600:.2f} h "
+                 f"({dropped} outside {cfg.data.min_seconds}-{cfg.data.max_seconds} s or unreadable)")
+    if not utterances:
+        raise ValueError(f"data.train_splits {cfg.data.train_splits} under {cfg.data.root}: no usable utterances")
+    wave_augment = make_wave_augment(cfg.augment, cfg.features.sample_rate)
+    dataset = SpeechDataset(utterances, tokenizer, cfg.text.alphabet, cfg.features.sample_rate,
+                            wave_augment=wave_augment, seed=cfg.seed)
+    sampler = DurationBatchSampler(seconds, cfg.data.max_batch_seconds, shuffle=True, seed=cfg.seed,
+                                   sortagrad=cfg.data.sortagrad, num_replicas=world, rank=rank)
+    return dataset, sampler
+
+
+def dev_loader(cfg: TrainConfig, tokenizer, split: str) -> torch.utils.data.DataLoader:
+    """Evaluation batches of `split`, shortest first, no augmentation."""
+    utterances = list_utterances(cfg.data.root, split, on_error=cfg.data.on_bad_input)
+    if cfg.max_dev_utterances and split == cfg.data.dev_split:
+        utterances = utterances[: cfg.max_dev_utterances]
+    seconds = [s if math.isfinite(s) else 0.0 for s in durations(utterances)]
+    dataset = SpeechDataset(utterances, tokenizer, cfg.text.alphabet, cfg.features.sample_rate)
+    sampler = DurationBatchSampler(seconds, cfg.data.max_batch_seconds * 2, shuffle=False)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
+                                       num_workers=cfg.data.num_workers)
+
+
+def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) -> Path:
+    """Train (or resume) the run described by `cfg`; returns the run folder."""
+    rank, world, device = setup_distributed()
+    main_process = rank == 0
+    generator = seed_everything(cfg.seed, deterministic=cfg.deterministic)
+    run_dir = Path(log_root) / cfg.stage / cfg.name
+    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    resume_state = load_checkpoint(last_path) if cfg.resume and last_path.exists() else None
+    run = RunLog(cfg.stage, cfg.name, to_dict(cfg), seed=cfg.seed, device=str(device), root=log_root,
+                 quiet=quiet) if main_process else None
+
+    # Tokenizer: from the checkpoint we resume or fine-tune from, else built from the transcripts.
+    init_state = load_checkpoint(cfg.init_from) if cfg.init_from and resume_state is None else None
+    source_state = resume_state or init_state
+    if source_state is not None:
+        tokenizer = tokenizer_from_dict(source_state["tokenizer"])
+    else:
+        texts = [normalize(u.text, cfg.text.alphabet) for split in cfg.data.train_splits
+                 for u in list_utterances(cfg.data.root, split, on_error=cfg.data.on_bad_input)]
+        tokenizer = build_tokenizer(cfg.text, texts)
+    dataset, sampler = build_data(cfg, tokenizer, rank, world, run)
+
+    features = make_features(cfg.features).to(device)
+    model = DeepSpeech2(features.num_features, len(tokenizer.vocab), cfg.model).to(device)
+    if init_state is not None:
+        require_same("vocabulary", tokenizer.vocab, tokenizer_from_dict(init_state["tokenizer"]).vocab, cfg.init_from)
+        model.load_state_dict(init_state["model"])
+    spec_augment = make_spec_augment(cfg.augment)
+    optimizer = make_optimizer(cfg.optim, model.parameters())
+    total_steps = cfg.epochs * len(sampler)
+    scheduler = make_scheduler(cfg.optim, optimizer, total_steps)
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp) if device.type == "cuda" else None
+    scaler = torch.amp.GradScaler(enabled=amp_dtype == torch.float16)
+
+    step, epoch, batch_in_epoch, best_wer = 0, 0, 0, float("inf")
+    skipped_batches, skipped_utterances = 0, 0  # non-finite losses; unreadable audio
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
+        optimizer.load_state_dict(resume_state["optimizer"])
+        scheduler.load_state_dict(resume_state["scheduler"])
+        scaler.load_state_dict(resume_state["scaler"])
+        step, epoch, batch_in_epoch = resume_state["step"], resume_state["epoch"], resume_state["batch_in_epoch"]
+        best_wer, skipped_batches = resume_state["best_wer"], resume_state["skipped_batches"]
+        skipped_utterances = resume_state["skipped_utterances"]
+        set_rng_state(resume_state["rng"])
+    train_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    def checkpoint_state() -> dict:
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step,
+                "epoch": epoch, "batch_in_epoch": batch_in_epoch, "best_wer": best_wer,
+                "skipped_batches": skipped_batches, "skipped_utterances": skipped_utterances,
+                "rng": rng_state(), "tokenizer": tokenizer.to_dict(),
+                "num_features": features.num_features, "config": to_dict(cfg)}
+
+    dev = dev_loader(cfg, tokenizer, cfg.data.dev_split) if main_process else None
+
+    def evaluate_dev() -> None:
+        nonlocal best_wer
+        result = evaluate(model, features, dev, tokenizer, device)
+        run.metrics(step=step, epoch=epoch, dev_cer=result["cer"], dev_wer=result["wer"])
+        run.info(f"step {step}: dev {cfg.data.dev_split} CER {result['cer']:.2%} WER {result['wer']:.2%}")
+        write_examples(run.dir / "examples.txt", step, result["refs"], result["hyps"])
+        if result["wer"] < best_wer:
+            best_wer = result["wer"]
+            save_checkpoint(best_path, checkpoint_state())
+        save_checkpoint(last_path, checkpoint_state())
+        records = read_metrics(run.metrics_path)
+        plot_curves(records, ["train_loss"], run.dir / "loss.png", title="CTC loss (train)", log_y=True)
+        plot_curves(records, ["dev_cer", "dev_wer"], run.dir / "error_rates.png", title=f"{cfg.data.dev_split}")
+        plot_curves(records, ["lr"], run.dir / "lr.png", title="learning rate")
+
+    if main_process:
+        params = sum(p.numel() for p in model.parameters())
+        run.info(f"model: {params / 1e6:.2f} M parameters, vocabulary {len(tokenizer.vocab)}, device {device}, "
+                 f"world size {world}; {len(sampler)} batches per epoch, {total_steps} steps"
+                 + (f"; resuming at step {step} (epoch {epoch}, batch {batch_in_epoch})" if resume_state else ""))
+    started, audio_seconds, loss_sum, loss_count = time.time(), 0.0, 0.0, 0
+    while epoch < cfg.epochs:
+        sampler.set_epoch(epoch, start_batch=batch_in_epoch)
+        dataset.epoch = epoch
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
+                                             num_workers=cfg.data.num_workers, worker_init_fn=seed_worker,
+                                             generator=generator)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", initial=batch_in_epoch, total=len(sampler),
+                   disable=not main_process or quiet, dynamic_ncols=True)
+        for batch in bar:
+            train_model.train()
+            skipped_utterances += batch["skipped"]
+            if batch["waves"].shape[0] == 0:  # every utterance of the batch was unreadable
+                skipped_batches += 1
+            else:
+                loss = ctc_loss(train_model, features, batch, device, spec_augment, amp_dtype)
+                # A non-finite loss is skipped on every process alike (DDP needs matching steps).
+                finite = torch.isfinite(loss.detach())
+                if world > 1:
+                    finite = finite.float().to(device)
+                    dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+                    finite = finite.bool()
+                if not finite:
+                    skipped_batches += 1
+                    if main_process:
+                        run.info(f"step {step}: non-finite loss, batch skipped ({skipped_batches} so far)")
+                else:
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    loss_sum, loss_count = loss_sum + loss.item(), loss_count + 1
+                    audio_seconds += batch["wave_lengths"].sum().item() / cfg.features.sample_rate
+            scheduler.step()
+            step += 1
+            batch_in_epoch += 1
+            if main_process and step % cfg.log_every == 0 and loss_count:
+                speed = audio_seconds / max(1e-9, time.time() - started)
+                run.metrics(step=step, epoch=epoch, train_loss=loss_sum / loss_count,
+                            lr=scheduler.get_last_lr()[0], audio_seconds_per_second=speed * world)
+                bar.set_postfix(loss=f"{loss_sum / loss_count:.3f}", audio_s_per_s=f"{speed * world:.1f}")
+                loss_sum, loss_count = 0.0, 0
+            if step % cfg.eval_every == 0 and batch_in_epoch < len(sampler):
+                if main_process:
+                    evaluate_dev()
+                if world > 1:
+                    dist.barrier()
+        epoch, batch_in_epoch = epoch + 1, 0
+        if main_process:
+            evaluate_dev()
+        if world > 1:
+            dist.barrier()
+
+    if main_process:
+        run.info(f"training done: {step} steps, {skipped_batches} batches skipped (non-finite loss or no audio), "
+                 f"{skipped_utterances} unreadable utterances skipped, best dev WER {best_wer:.2%}, "
+                 f"{(time.time() - started) / 60:.1f} min in this process")
+        report_test(cfg, best_path, device, run)
+        run.close()
+    if world > 1:
+        dist.destroy_process_group()
+    return run_dir
+
+
+def report_test(cfg: TrainConfig, checkpoint: Path, device: torch.device, run: RunLog) -> None:
+    """Evaluate the best checkpoint on the test splits; a table on screen and in results.md."""
+    model, features, tokenizer, _ = load_asr_checkpoint(checkpoint, device)
+    rows = ["| split | utterances | CER | WER |", "|---|---|---|---|"]
+    for split in cfg.data.test_splits:
+        result = evaluate(model, features, dev_loader(cfg, tokenizer, split), tokenizer, device)
+        run.metrics(step=-1, split=split, test_cer=result["cer"], test_wer=result["wer"])
+        write_examples(run.dir / f"examples_{Path(split).name}.txt", -1, result["refs"], result["hyps"])
+        rows.append(f"| {split} | {len(result['refs'])} | {result['cer']:.2%} | {result['wer']:.2%} |")
+    table = "\n".join(rows)
+    (run.dir / "results.md").write_text(f"Greedy decoding, {checkpoint}\n\n{table}\n")
+    run.info(f"test results ({checkpoint.name}, greedy):\n{table}\nlogs: {run.dir}")
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        sys.exit(0 if argv else 2)
+    config_path, overrides = (argv[0], argv[1:]) if "=" not in argv[0] else (None, argv)
+    try:
+        cfg = load_config(TrainConfig, config_path, overrides)
+    except ConfigError as e:
+        sys.exit(f"error: {e}")
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    train(cfg)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

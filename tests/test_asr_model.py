@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+from asr.decode import greedy
+from asr.model import DeepSpeech2, ModelConfig
+
+CONV_SETUPS = [
+    (0, [[41, 11]], [[2, 2]]),
+    (1, [[41, 11]], [[2, 2]]),
+    (2, [[41, 11], [21, 11]], [[2, 2], [2, 1]]),
+    (3, [[41, 11], [21, 11], [21, 11]], [[2, 2], [2, 1], [2, 1]]),
+    (2, [[21, 11], [11, 11]], [[2, 3], [2, 1]]),  # a lower frame rate
+    (2, [[5, 4], [3, 3]], [[1, 2], [1, 2]]),      # even kernels
+]
+
+
+@pytest.mark.parametrize("layers, kernels, strides", CONV_SETUPS)
+def test_output_length_arithmetic_equals_real_output(layers, kernels, strides):
+    cfg = ModelConfig(num_conv_layers=layers, conv_channels=[4] * 3, conv_kernels=kernels, conv_strides=strides,
+                      rnn_layers=1, rnn_hidden=8)
+    model = DeepSpeech2(40, 5, cfg).eval()
+    for frames in [1, 7, 12, 50, 101]:
+        log_probs, lengths = model(torch.randn(1, 40, frames), torch.tensor([frames]))
+        assert lengths.item() == log_probs.shape[1] == model.output_lengths(torch.tensor([frames])).item()
+
+
+VARIANTS = {
+    "gru-bi": ModelConfig(rnn_type="gru"),
+    "lstm-bi": ModelConfig(rnn_type="lstm"),
+    "rnn-bi": ModelConfig(rnn_type="rnn"),
+    "gru-uni-lookahead": ModelConfig(rnn_type="gru", bidirectional=False, lookahead_context=3),
+    "lstm-uni": ModelConfig(rnn_type="lstm", bidirectional=False, lookahead_context=0),
+    "attention": ModelConfig(attention_heads=2, dropout=0.1),
+    "rnn-only": ModelConfig(num_conv_layers=0),
+    "three-conv": ModelConfig(num_conv_layers=3),
+}
+
+
+def small(cfg: ModelConfig) -> ModelConfig:
+    cfg.conv_channels, cfg.rnn_layers, cfg.rnn_hidden = [4, 4, 4], 2, 16
+    return cfg
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_every_variant_runs_forward_and_backward(name):
+    model = DeepSpeech2(40, 7, small(VARIANTS[name]))
+    lengths = torch.tensor([60, 45])
+    log_probs, out_lengths = model(torch.randn(2, 40, 60), lengths)
+    assert log_probs.shape == (2, out_lengths.max().item(), 7)
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(()), atol=1e-5)
+    loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), torch.tensor([1, 2, 3, 4, 5]), out_lengths,
+                                        torch.tensor([3, 2]))
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_padding_does_not_change_an_utterances_output(name):
+    torch.manual_seed(0)
+    model = DeepSpeech2(40, 7, small(VARIANTS[name])).eval()
+    lengths = torch.tensor([80, 53, 31])
+    features = torch.randn(3, 40, 80)
+    for i, n in enumerate(lengths):
+        features[i, :, n:] = 0  # what the feature extractor gives for padding
+    batch_out, batch_lengths = model(features, lengths)
+    for i, n in enumerate(lengths):
+        alone, alone_length = model(features[i:i + 1, :, :n], lengths[i:i + 1])
+        assert alone_length.item() == batch_lengths[i].item()
+        torch.testing.assert_close(alone[0], batch_out[i, :alone_length.item()], atol=2e-5, rtol=1e-5)
+
+
+def test_greedy_collapses_repeats_and_drops_blanks():
+    paths = torch.tensor([[1, 1, 0, 1, 2, 2, 0, 0, 3], [0, 0, 4, 4, 4, 0, 4, 0, 0]])
+    log_probs = torch.nn.functional.one_hot(paths, 5).float().log()
+    assert greedy(log_probs, torch.tensor([9, 6])) == [[1, 1, 2, 3], [4]]

@@ -1,0 +1,148 @@
+import os
+import shutil
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+import asr.train as train_module
+from asr.data import DurationBatchSampler, SpeechDataset, collate
+from asr.decode import greedy
+from asr.evaluate import load_asr_checkpoint
+from asr.model import DeepSpeech2
+from asr.text import CharTokenizer
+from common.checkpoint import load_checkpoint
+from common.config import load_config
+from common.corpora.librispeech import list_utterances
+from common.features import make_features
+
+TINY = ["model.rnn_layers=2", "model.rnn_hidden=32", "model.conv_channels=[4,4,4]",
+        "model.conv_kernels=[[11,5],[11,5],[11,5]]", "features.n_mels=40", "data.num_workers=0",
+        "data.max_batch_seconds=3", "data.min_seconds=0.1", "log_every=1", "optim.lr=3e-3"]
+
+
+TINY_ALPHABET = "abcdefghijklmnopqrstuvwxyz' "
+
+
+def tiny_config(corpus, *overrides):
+    return load_config(train_module.TrainConfig, None, [f"data.root={corpus}", *TINY, *overrides])
+
+
+def test_a_tiny_batch_is_overfit_until_greedy_decoding_is_exact(tone_corpus):
+    torch.manual_seed(0)
+    cfg = tiny_config(tone_corpus)
+    tokenizer = CharTokenizer(cfg.text.alphabet)
+    utterances = list_utterances(tone_corpus, "train-clean-100")[:3]
+    batch = collate([SpeechDataset(utterances, tokenizer, cfg.text.alphabet, 16000)[i] for i in range(3)])
+    features = make_features(cfg.features)
+    model = DeepSpeech2(features.num_features, len(tokenizer.vocab), cfg.model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for step in range(300):
+        model.train()
+        loss = train_module.ctc_loss(model, features, batch, torch.device("cpu"))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % 25 == 24:
+            model.eval()
+            with torch.no_grad():
+                log_probs, lengths = model(*features(batch["waves"], batch["wave_lengths"]))
+            if [tokenizer.decode(ids) for ids in greedy(log_probs, lengths)] == batch["texts"]:
+                break
+    assert [tokenizer.decode(ids) for ids in greedy(log_probs, lengths)] == batch["texts"]
+
+
+def test_sampler_bounds_padded_seconds_and_sortagrad_goes_shortest_first():
+    seconds = [5.0, 1.0, 2.0, 9.0, 1.5, 3.0, 2.5, 4.0]
+    sampler = DurationBatchSampler(seconds, 8.0, shuffle=True, seed=0, sortagrad=True)
+    first_epoch = list(sampler)
+    assert sorted(i for b in first_epoch for i in b) == list(range(8))
+    assert all(len(b) * max(seconds[i] for i in b) <= 8.0 or len(b) == 1 for b in first_epoch)
+    maxima = [max(seconds[i] for i in b) for b in first_epoch]
+    assert maxima == sorted(maxima)
+    sampler.set_epoch(1)
+    assert sorted(map(tuple, sampler)) == sorted(map(tuple, first_epoch))  # same batches, new order
+    halves = [list(DurationBatchSampler(seconds, 8.0, shuffle=False, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert len(halves[0]) == len(halves[1])
+
+
+def test_n_steps_equal_half_then_crash_then_resume(tone_corpus, tmp_path, monkeypatch):
+    cfg = tiny_config(tone_corpus, "epochs=2", "eval_every=3", "augment.freq_mask_p=0.5",
+                      "augment.time_mask_p=0.5", "augment.time_mask_param=5", "data.test_splits=[]")
+    straight = train_module.train(cfg, log_root=tmp_path / "straight", quiet=True)
+
+    real_loss, calls = train_module.ctc_loss, {"n": 0}
+
+    def crash_after_first_checkpoint(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:  # the last.pt of step 3 is on disk; die in the middle of the epoch
+            raise KeyboardInterrupt("simulated crash")
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "ctc_loss", crash_after_first_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train_module.train(cfg, log_root=tmp_path / "resumed", quiet=True)
+    monkeypatch.setattr(train_module, "ctc_loss", real_loss)
+    assert load_checkpoint(tmp_path / "resumed" / cfg.stage / cfg.name / "last.pt")["step"] == 3
+    resumed = train_module.train(cfg, log_root=tmp_path / "resumed", quiet=True)
+
+    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(resumed / "last.pt")
+    assert a["step"] == b["step"] > 3
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_non_finite_loss_skips_the_batch(tone_corpus, tmp_path, monkeypatch):
+    real_loss, calls = train_module.ctc_loss, {"n": 0}
+
+    def nan_on_second_batch(*args, **kwargs):
+        calls["n"] += 1
+        loss = real_loss(*args, **kwargs)
+        return loss * float("nan") if calls["n"] == 2 else loss
+
+    monkeypatch.setattr(train_module, "ctc_loss", nan_on_second_batch)
+    cfg = tiny_config(tone_corpus, "epochs=1")
+    run_dir = train_module.train(cfg, log_root=tmp_path, quiet=True)
+    state = load_checkpoint(run_dir / "last.pt")
+    assert state["skipped_batches"] == 1
+    assert all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point())
+    assert "non-finite loss, batch skipped" in (run_dir / "train.log").read_text()
+
+
+def test_corrupt_audio_is_skipped_and_counted(tone_corpus, tmp_path):
+    corpus = tmp_path / "LibriSpeech"
+    shutil.copytree(tone_corpus, corpus)
+    victim = sorted((corpus / "train-clean-100").rglob("*.flac"))[3]
+    victim.write_bytes(victim.read_bytes()[:200])  # header intact, audio cut short
+    cfg = tiny_config(corpus, "epochs=1")
+    run_dir = train_module.train(cfg, log_root=tmp_path / "logs", quiet=True)
+    assert load_checkpoint(run_dir / "last.pt")["skipped_utterances"] == 1
+    assert "1 unreadable utterances skipped" in (run_dir / "train.log").read_text()
+    model, _, tokenizer, _ = load_asr_checkpoint(run_dir / "best.pt")
+    assert tokenizer.vocab[0] == "<blank>"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, corpus: str, log_root: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
+                      RANK=str(rank), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    cfg = tiny_config(corpus, "epochs=1", "eval_every=1000")
+    train_module.train(cfg, log_root=log_root, quiet=True)
+
+
+def test_two_process_gloo_ddp_trains(tone_corpus, tmp_path):
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tone_corpus), str(tmp_path)), nprocs=2, join=True)
+    run_dir = tmp_path / "asr_clean" / "default"
+    state = load_checkpoint(run_dir / "last.pt")
+    log = (run_dir / "train.log").read_text()
+    assert "world size 2" in log and "test results" in log
+    # Each process takes every other batch: one epoch is half the single-process step count.
+    single = train_module.build_data(tiny_config(tone_corpus), CharTokenizer(TINY_ALPHABET), 0, 1, None)[1]
+    assert state["step"] == (len(single) + 1) // 2
