@@ -17,6 +17,10 @@ STAGES=(
   "help|list the stages"
   "setup|create .venv and install requirements.txt (skipped when nothing changed)"
   "test|run the test suite (pytest -q)"
+  "data|make the synthetic corpora under data/ if absent (--force remakes; --seed N)"
+  "download|fetch a real dataset: download librispeech|speech_commands [DEST]"
+  "asr_clean|train DeepSpeech2 on train-clean, evaluate on test-clean: asr_clean [CONFIG] [key=value ...]"
+  "asr_eval|evaluate a checkpoint: asr_eval CHECKPOINT [SPLIT|FOLDER ...]"
 )
 
 stage_help() {
@@ -58,6 +62,45 @@ stage_setup() {
 
 stage_test() {
   "$PY" -m pytest -q "$@"
+}
+
+stage_data() {
+  "$PY" -m common.synth --root data "$@"
+}
+
+stage_download() {
+  "$PY" -m common.download "$@"
+}
+
+# Training stages take an optional config file first, then key=value overrides.
+config_and_overrides() {
+  local default="$1"
+  shift
+  if [[ $# -gt 0 && "$1" == *.json ]]; then
+    printf '%s\n' "$@"
+  else
+    printf '%s\n' "$default" "$@"
+  fi
+}
+
+stage_asr_clean() {
+  stage_data
+  local args
+  mapfile -t args < <(config_and_overrides configs/asr/clean.json "$@")
+  train_asr "${args[@]}"
+}
+
+# NPROC=2 ./run.sh asr_clean trains with torchrun + DDP on 2 processes (gloo on CPU, nccl on GPU).
+train_asr() {
+  if [[ "${NPROC:-1}" -gt 1 ]]; then
+    "$VENV/bin/torchrun" --standalone --nproc_per_node "$NPROC" -m asr.train "$@"
+  else
+    "$PY" -m asr.train "$@"
+  fi
+}
+
+stage_asr_eval() {
+  "$PY" -m asr.evaluate "$@"
 }
 
 main() {

@@ -1,0 +1,99 @@
+"""Make the synthetic corpora: python -m common.synth [--root data] [--only librispeech ...].
+
+Each corpus is kept when it is already complete for the same spec (and text file), and remade
+otherwise; --force remakes it regardless. --scale multiplies every corpus's utterance, speaker and
+sentence counts, e.g. --scale 0.01 for a tiny corpus to smoke-test a pipeline: a spec with a
+`scaled(factor)` method does it itself, otherwise its integer `n_*` count fields are multiplied.
+
+Each corpus module provides CORPUS_DIR, MARKER (a JSON file holding the counts, written last),
+`is_complete(root, spec)` and `make_X(root, spec, processes=...)`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+# corpus name -> (module, make function, spec class)
+CORPORA = {
+    "librispeech": ("common.synth.librispeech", "make_librispeech", "LibriSpeechSpec"),
+    "speech_commands": ("common.synth.speech_commands", "make_speech_commands",
+                        "SpeechCommandsSpec"),
+    "kspon": ("common.synth.kspon", "make_kspon", "KsponSpec"),
+}
+
+
+def scaled_spec(spec, factor: float):
+    """`spec` with its counts times `factor` (at least 1 where the count was nonzero)."""
+    if factor == 1.0:
+        return spec
+    if hasattr(spec, "scaled"):
+        return spec.scaled(factor)
+    counts = {f.name: getattr(spec, f.name) for f in fields(spec)
+              if f.name.startswith("n_") and isinstance(getattr(spec, f.name), int)}
+    if not counts:
+        raise SystemExit(f"{type(spec).__name__} has neither scaled() nor n_* count fields: "
+                         f"--scale cannot resize it")
+    return replace(spec, **{name: max(1, round(n * factor)) if n else 0
+                            for name, n in counts.items()})
+
+
+def _disk_mb(path: Path) -> float:
+    if not path.exists():
+        return float("nan")
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2 ** 20
+
+
+def _counts(summary: dict) -> tuple[str, str]:
+    """(utterances, hours) from a make_X result or marker; clips count as utterances."""
+    utterances = summary.get("utterances", summary.get("clips", "?"))
+    hours = summary.get("hours")
+    return str(utterances), f"{hours:.2f}" if isinstance(hours, (int, float)) else "?"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m common.synth", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=Path("data"), help="output folder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--force", action="store_true", help="remake complete corpora too")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="worker processes (default min(2, cpus)); never changes the output")
+    parser.add_argument("--text", type=Path, default=None,
+                        help="speak these sentences (one per line) in the LibriSpeech corpus")
+    parser.add_argument("--only", nargs="+", choices=list(CORPORA), default=list(CORPORA))
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply utterance/speaker/sentence counts (e.g. 0.01: tiny)")
+    args = parser.parse_args(argv)
+    if args.scale <= 0:
+        parser.error(f"--scale must be positive, got {args.scale}")
+    if args.text is not None and not args.text.is_file():
+        parser.error(f"--text {args.text}: no such file")
+
+    rows = []
+    for name in args.only:
+        module_name, make_name, spec_name = CORPORA[name]
+        module = importlib.import_module(module_name)
+        spec = scaled_spec(replace(getattr(module, spec_name)(), seed=args.seed), args.scale)
+        extra = {"text_file": args.text} if name == "librispeech" and args.text else {}
+        folder = args.root / module.CORPUS_DIR
+        start = time.time()
+        if not args.force and module.is_complete(args.root, spec, **extra):
+            print(f"[synth] {name}: complete for this spec, kept (--force remakes it)")
+            summary = json.loads((folder / module.MARKER).read_text())
+            rows.append((name + " (kept)", *_counts(summary), folder, time.time() - start))
+            continue
+        result = getattr(module, make_name)(args.root, spec, processes=args.processes, **extra)
+        print(f"[synth] {name}: {json.dumps(result, default=str)}")
+        rows.append((name, *_counts(result), folder, time.time() - start))
+
+    print(f"\n{'corpus':<24} {'utterances':>10} {'hours':>7} {'disk MB':>8} {'seconds':>8}")
+    for name, utterances, hours, folder, seconds in rows:
+        print(f"{name:<24} {utterances:>10} {hours:>7} {_disk_mb(folder):>8.1f} {seconds:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()

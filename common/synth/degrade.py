@@ -1,0 +1,151 @@
+"""Recording-condition degradations for synthetic speech: noise, reverberation, band limits, gain.
+
+All functions take and return float32 waves `(samples,)`; everything random takes an explicit
+numpy Generator. `recorded_in` chains them at random to make the "other" (harder) conditions.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy.signal import butter, fftconvolve, sosfilt
+
+NOISE_KINDS = ("white", "pink", "brown")
+# Power spectrum ~ 1 / f ** exponent: pink falls 3 dB per octave, brown 6 dB per octave.
+_SPECTRAL_EXPONENT = {"white": 0.0, "pink": 1.0, "brown": 2.0}
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+def colored_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise `(n,)` with unit RMS and a white, pink or brown power spectrum."""
+    if kind not in _SPECTRAL_EXPONENT:
+        raise ValueError(f"noise kind must be one of {NOISE_KINDS}, got {kind!r}")
+    if n <= 0:
+        raise ValueError(f"noise length must be positive, got {n}")
+    white = rng.standard_normal(n)
+    exponent = _SPECTRAL_EXPONENT[kind]
+    if exponent == 0.0:
+        noise = white
+    else:
+        spectrum = np.fft.rfft(white)
+        freqs = np.arange(spectrum.size, dtype=np.float64)
+        freqs[0] = 1.0  # no infinite DC gain; DC is then removed below
+        spectrum *= freqs ** (-exponent / 2.0)
+        spectrum[0] = 0.0
+        noise = np.fft.irfft(spectrum, n)
+    rms = _rms(noise)
+    return (noise / rms if rms > 0 else noise).astype(np.float32)
+
+
+def fit_length(noise: np.ndarray, n: int) -> np.ndarray:
+    """`noise` tiled (if shorter) and cropped to exactly `n` samples."""
+    if noise.size == 0:
+        raise ValueError("cannot fit an empty noise wave to a length")
+    reps = -(-n // noise.size)
+    return np.tile(noise, reps)[:n]
+
+
+def mix_at_snr(wave: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """`wave` plus `noise` (tiled/cropped to its length) scaled so the SNR is `snr_db`."""
+    noise = fit_length(np.asarray(noise, dtype=np.float32), wave.size)
+    signal_rms, noise_rms = _rms(wave), _rms(noise)
+    if noise_rms == 0.0:
+        raise ValueError("cannot mix at an SNR with silent noise")
+    scale = signal_rms / (noise_rms * 10.0 ** (snr_db / 20.0))
+    return (wave + scale * noise).astype(np.float32)
+
+
+def room_impulse_response(rng: np.random.Generator, sample_rate: int = 16000,
+                          rt60: tuple[float, float] = (0.2, 0.8),
+                          direct_to_reverberant_db: tuple[float, float] = (-3.0, 10.0)
+                          ) -> np.ndarray:
+    """A synthetic room impulse response `(taps,)`: a unit direct path, then a decaying tail.
+
+    The tail is Gaussian noise decaying by 60 dB over RT60 (drawn uniformly from `rt60`
+    seconds), starting 1-8 ms after the direct path (the first reflections' delay), scaled so the
+    direct-to-reverberant energy ratio is drawn from `direct_to_reverberant_db`.
+    """
+    t60 = rng.uniform(*rt60)
+    delay = int(rng.uniform(0.001, 0.008) * sample_rate)
+    taps = int(t60 * sample_rate)
+    t = np.arange(taps) / sample_rate
+    tail = rng.standard_normal(taps) * np.exp(-6.91 * t / t60)  # ln(1000) = 6.91: -60 dB at t60
+    drr_db = rng.uniform(*direct_to_reverberant_db)
+    tail *= np.sqrt(10.0 ** (-drr_db / 10.0) / np.sum(tail ** 2))
+    rir = np.zeros(1 + delay + taps, dtype=np.float64)
+    rir[0] = 1.0
+    rir[1 + delay:] = tail
+    return rir.astype(np.float32)
+
+
+def reverberate(wave: np.ndarray, rir: np.ndarray) -> np.ndarray:
+    """`wave` convolved with `rir`, cut to the input length (the tail past the end is dropped)."""
+    return fftconvolve(wave, rir)[: wave.size].astype(np.float32)
+
+
+def band_limit(wave: np.ndarray, low_hz: float, high_hz: float, sample_rate: int) -> np.ndarray:
+    """4th-order Butterworth band-pass between `low_hz` and `high_hz`."""
+    if not 0 < low_hz < high_hz < sample_rate / 2:
+        raise ValueError(f"band {low_hz}-{high_hz} Hz must satisfy 0 < low < high < "
+                         f"{sample_rate / 2} (Nyquist)")
+    sos = butter(4, [low_hz, high_hz], btype="bandpass", fs=sample_rate, output="sos")
+    return sosfilt(sos, wave).astype(np.float32)
+
+
+def apply_gain(wave: np.ndarray, gain_db: float) -> np.ndarray:
+    """`wave` scaled by `gain_db` decibels."""
+    return (wave * 10.0 ** (gain_db / 20.0)).astype(np.float32)
+
+
+def babble_from_waves(waves: list[np.ndarray], n: int, rng: np.random.Generator) -> np.ndarray:
+    """Babble `(n,)` with unit RMS: every wave (normalized, tiled, randomly shifted) summed."""
+    if not waves:
+        raise ValueError("babble needs at least one speech wave")
+    total = np.zeros(n, dtype=np.float64)
+    for wave in waves:
+        rms = _rms(wave)
+        if rms == 0.0:
+            continue
+        shift = int(rng.integers(wave.size))
+        total += fit_length(np.roll(wave, -shift) / rms, n)
+    rms = _rms(total)
+    if rms == 0.0:
+        raise ValueError("babble from silent waves")
+    return (total / rms).astype(np.float32)
+
+
+def recorded_in(wave: np.ndarray, rng: np.random.Generator,
+                noise_bank: Sequence[np.ndarray] = (), sample_rate: int = 16000) -> np.ndarray:
+    """`wave` as if recorded in a poor room/channel: a random chain of degradations.
+
+    Each step applies independently: reverberation (p=0.5), additive white/pink/brown noise or
+    babble from `noise_bank` (long unit-RMS babble waves; p=0.8, SNR uniform 0-20 dB),
+    telephone-like band-limiting (p=0.3), gain -12..+6 dB (p=0.5). The result is peak-normalized
+    to 0.99 if it would clip.
+    """
+    out = np.asarray(wave, dtype=np.float32)
+    if out.size == 0:
+        return out
+    if rng.random() < 0.5:
+        out = reverberate(out, room_impulse_response(rng, sample_rate))
+    if rng.random() < 0.8:
+        kinds = list(NOISE_KINDS) + (["babble"] if len(noise_bank) else [])
+        kind = kinds[int(rng.integers(len(kinds)))]
+        if kind == "babble":
+            bank = noise_bank[int(rng.integers(len(noise_bank)))]
+            start = int(rng.integers(bank.size))
+            noise = fit_length(np.roll(bank, -start), out.size)
+        else:
+            noise = colored_noise(kind, out.size, rng)
+        out = mix_at_snr(out, noise, rng.uniform(0.0, 20.0))
+    if rng.random() < 0.3:
+        out = band_limit(out, rng.uniform(200.0, 400.0), rng.uniform(3000.0, 3800.0), sample_rate)
+    if rng.random() < 0.5:
+        out = apply_gain(out, rng.uniform(-12.0, 6.0))
+    peak = float(np.max(np.abs(out)))
+    if peak > 1.0:
+        out = out * (0.99 / peak)
+    return out.astype(np.float32)

@@ -1,0 +1,505 @@
+"""A synthetic keyword corpus in the exact on-disk layout of Speech Commands v0.02.
+
+    root/speech_commands/
+        WORD/HASH_nohash_N.wav          1 s (16000 samples), 16 kHz mono 16-bit PCM; HASH is the
+                                        speaker (8 hex digits), N the speaker's repetition
+        validation_list.txt             "word/HASH_nohash_N.wav" lines, sorted
+        testing_list.txt
+        _background_noise_/*.wav        minute-long noises: white, pink, brown, babble, mains hum,
+                                        running tap; README.md describes them
+        README.md
+        .synthetic                      written first: only folders holding it are ever deleted
+        .complete                       JSON (spec, counts), written last
+
+Speakers go to the validation/testing splits by the dataset's own rule (`which_set`, a hash of
+the speaker part of the file name), so all clips of a speaker share a split. Each speaker is an
+eSpeak voice (English accent + variant, some whispered/creaky/robotic) with its own rate and
+pitch, saying a handful of the 35 words a few times each; the core words are about twice as
+frequent as the others, as in the real corpus. The word sits at a random offset in the second.
+Every clip gets a low noise floor; a `degraded_fraction` of clips, in every split alike, is
+recorded in hard conditions (noise at low SNR, reverberation, band limits).
+
+The same spec gives byte-identical files whatever the number of processes (see
+`common.synth.pool`); another seed gives another corpus.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import wave as wave_io
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from common.synth import english
+from common.synth.degrade import (apply_gain, babble_from_waves, band_limit, colored_noise,
+                                  reverberate, room_impulse_response)
+from common.synth.espeak import SAMPLE_RATE, Espeak
+from common.synth.pool import run_chunks
+from common.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, PLAIN_VARIANTS, Speaker,
+                                   jitter, make_speakers)
+
+CORPUS_DIR = "speech_commands"
+BACKGROUND_DIR = "_background_noise_"
+MARKER = ".complete"
+SYNTHETIC_MARKER = ".synthetic"  # written first: only folders holding it are ever deleted
+CLIP_SAMPLES = SAMPLE_RATE  # every clip is exactly one second
+
+# The v0.01 core words, the v0.01 auxiliary words, and the five words v0.02 added. In the real
+# v0.02 the three groups have about 3,800, 2,050 and 1,600 clips per word.
+CORE_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "zero", "one",
+              "two", "three", "four", "five", "six", "seven", "eight", "nine")
+AUXILIARY_WORDS = ("bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree",
+                   "wow")
+ADDED_WORDS = ("backward", "follow", "forward", "learn", "visual")
+WORDS = tuple(sorted(CORE_WORDS + AUXILIARY_WORDS + ADDED_WORDS))
+WORD_WEIGHTS = {**{w: 1.0 for w in CORE_WORDS}, **{w: 0.54 for w in AUXILIARY_WORDS},
+                **{w: 0.42 for w in ADDED_WORDS}}
+
+# From the dataset README: the split of a file depends only on the hash of its speaker part.
+MAX_NUM_WAVS_PER_CLASS = 2 ** 27 - 1  # ~134M
+_NOHASH = re.compile(r"_nohash_.*$")
+
+BACKGROUND_NOISES = {
+    "white_noise.wav": "white Gaussian noise",
+    "pink_noise.wav": "pink (1/f) noise",
+    "brown_noise.wav": "brown (1/f^2) noise",
+    "babble.wav": "several synthetic talkers speaking non-keyword sentences at once",
+    "mains_hum.wav": "50 or 60 Hz mains hum with harmonics and a faint hiss",
+    "running_tap.wav": "band-passed noise with slow swells and droplet clicks, like a running tap",
+}
+
+
+def which_set(filename: str, validation_percentage: float, testing_percentage: float) -> str:
+    """"training", "validation" or "testing" for a clip, exactly as the dataset README does it.
+
+    Only the part of the name before `_nohash_` counts, so every clip of a speaker lands in the
+    same split, and adding clips never moves old ones.
+    """
+    base_name = os.path.basename(filename)
+    hash_name = _NOHASH.sub("", base_name)
+    hash_name_hashed = hashlib.sha1(hash_name.encode("utf-8")).hexdigest()
+    percentage_hash = ((int(hash_name_hashed, 16) % (MAX_NUM_WAVS_PER_CLASS + 1))
+                       * (100.0 / MAX_NUM_WAVS_PER_CLASS))
+    if percentage_hash < validation_percentage:
+        return "validation"
+    if percentage_hash < testing_percentage + validation_percentage:
+        return "testing"
+    return "training"
+
+
+@dataclass
+class SpeechCommandsSpec:
+    """Everything that determines the corpus; the same spec gives the same bytes."""
+
+    seed: int = 0
+    n_speakers: int = 2000
+    words_per_speaker: tuple[int, int] = (3, 10)  # inclusive range, drawn per speaker
+    repetitions: tuple[int, int] = (1, 3)  # inclusive range, drawn per (speaker, word)
+    hard_voice_fraction: float = 0.15  # speakers with whispered/creaky/Klatt/robotic variants
+    rate: tuple[int, int] = (120, 220)  # words per minute: keeps every word under a second
+    pitch: tuple[int, int] = (20, 80)
+    pitch_range: tuple[int, int] = (20, 80)
+    level_dbfs: tuple[float, float] = (-32.0, -16.0)  # RMS of the spoken word
+    floor_snr_db: tuple[float, float] = (25.0, 45.0)  # noise floor under every clip
+    floor_reverb: float = 0.1  # probability of a small dry room for a clip not degraded
+    degraded_fraction: float = 0.35  # clips in hard conditions, in every split alike
+    degraded_snr_db: tuple[float, float] = (-5.0, 15.0)
+    degraded_reverb: float = 0.5  # probability of reverberation for a degraded clip
+    degraded_band_limit: float = 0.2  # probability of a telephone-like band for a degraded clip
+    validation_percentage: float = 10.0
+    testing_percentage: float = 10.0
+    background_seconds: float = 65.0
+    chunk_size: int = 400
+
+    def __post_init__(self) -> None:
+        for name in ("words_per_speaker", "repetitions", "rate", "pitch", "pitch_range",
+                     "level_dbfs", "floor_snr_db", "degraded_snr_db"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"SpeechCommandsSpec.{name} must be (low, high), "
+                                 f"got {(low, high)}")
+            setattr(self, name, (low, high))
+        if not 1 <= self.words_per_speaker[0] <= self.words_per_speaker[1] <= len(WORDS):
+            raise ValueError(f"SpeechCommandsSpec.words_per_speaker must lie in 1-{len(WORDS)}, "
+                             f"got {self.words_per_speaker}")
+        if self.repetitions[0] < 1:
+            raise ValueError(f"SpeechCommandsSpec.repetitions must be >= 1, got {self.repetitions}")
+        for name in ("hard_voice_fraction", "floor_reverb", "degraded_fraction",
+                     "degraded_reverb", "degraded_band_limit"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"SpeechCommandsSpec.{name} must be a probability, "
+                                 f"got {getattr(self, name)}")
+        if self.background_seconds < 60.0:
+            raise ValueError(f"SpeechCommandsSpec.background_seconds must be >= 60 (the real "
+                             f"noise files are a minute or longer), got {self.background_seconds}")
+
+    def scaled(self, factor: float) -> SpeechCommandsSpec:
+        """This spec with `factor` times the speakers (so about `factor` times the clips)."""
+        return replace(self, n_speakers=max(1, round(self.n_speakers * factor)))
+
+
+@dataclass(frozen=True)
+class _Clip:
+    """One clip to synthesize (picklable): where, which word, which voice, how recorded."""
+
+    path: str
+    word: str
+    voice: str
+    rate: int
+    pitch: int
+    pitch_range: int
+    seed: int
+    degraded: bool
+    level_dbfs: tuple[float, float]
+    floor_snr_db: tuple[float, float]
+    floor_reverb: float
+    degraded_snr_db: tuple[float, float]
+    degraded_reverb: float
+    degraded_band_limit: float
+    babble_path: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Noises
+
+def mains_hum(n: int, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Unit-RMS mains hum `(n,)`: 50 or 60 Hz, odd-heavy harmonics, a slow wobble, faint hiss."""
+    t = np.arange(n) / sample_rate
+    base = (50.0 if rng.random() < 0.5 else 60.0) * (1.0 + rng.uniform(-0.004, 0.004))
+    hum = np.zeros(n)
+    for harmonic in range(1, 13):
+        amplitude = rng.uniform(0.3, 1.0) / harmonic ** (0.7 if harmonic % 2 else 1.4)
+        hum += amplitude * np.sin(2 * np.pi * base * harmonic * t + rng.uniform(0, 2 * np.pi))
+    hum *= 1.0 + 0.05 * np.sin(2 * np.pi * rng.uniform(0.05, 0.3) * t)
+    hum /= np.sqrt(np.mean(hum ** 2))
+    hum += 0.03 * colored_noise("white", n, rng)
+    return (hum / np.sqrt(np.mean(hum ** 2))).astype(np.float32)
+
+
+def running_tap(n: int, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Unit-RMS "running tap" `(n,)`: band-passed noise with slow swells and droplet clicks."""
+    t = np.arange(n) / sample_rate
+    water = band_limit(colored_noise("pink", n, rng), rng.uniform(400, 900),
+                       rng.uniform(4500, 7000), sample_rate).astype(np.float64)
+    swell = np.ones(n)
+    for _ in range(3):
+        swell += rng.uniform(0.05, 0.25) * np.sin(2 * np.pi * rng.uniform(0.1, 2.0) * t
+                                                  + rng.uniform(0, 2 * np.pi))
+    water *= swell
+    # Droplets: short decaying sine bursts at random times and pitches.
+    droplets = np.zeros(n)
+    length = int(0.02 * sample_rate)
+    decay = np.exp(-np.arange(length) / (0.004 * sample_rate))
+    for start in rng.integers(0, max(1, n - length), size=int(n / sample_rate * 25)):
+        tone = np.sin(2 * np.pi * rng.uniform(800, 3000) * np.arange(length) / sample_rate)
+        droplets[start:start + length] += rng.uniform(0.5, 2.0) * tone * decay
+    water /= np.sqrt(np.mean(water ** 2))
+    mix = water + 0.3 * droplets
+    return (mix / np.sqrt(np.mean(mix ** 2))).astype(np.float32)
+
+
+def _babble_texts(n: int, rng: np.random.Generator) -> list[str]:
+    """`n` generated English sentences containing none of the 35 keywords."""
+    keywords = set(WORDS)
+    texts: list[str] = []
+    while len(texts) < n:
+        for text in english.sentences(2 * n, rng):
+            if not keywords & set(re.findall(r"[a-z]+", text.lower())):
+                texts.append(text.lower())
+    return texts[:n]
+
+
+def _babble_jobs(rng: np.random.Generator, tracks: int, talkers: int, seconds: float
+                 ) -> list[tuple[list[tuple[str, Speaker]], int, int]]:
+    """Jobs for `_synth_babble`: per track, talkers' (text, speaker) and the track length."""
+    voices = make_speakers(tracks * talkers, rng, languages=ENGLISH_VOICES,
+                           variants=PLAIN_VARIANTS, first_id=0)
+    # About 2.5 s per sentence at these rates; enough text that a talker never repeats itself.
+    per_talker = int(seconds / 2.5) + 1
+    texts = _babble_texts(tracks * talkers * per_talker, rng)
+    jobs = []
+    for track in range(tracks):
+        group = []
+        for k in range(talkers):
+            index = track * talkers + k
+            group.append((" ".join(texts[index * per_talker:(index + 1) * per_talker]),
+                          voices[index]))
+        jobs.append((group, int(seconds * SAMPLE_RATE), int(rng.integers(2 ** 63))))
+    return jobs
+
+
+def _synth_babble(jobs: list[tuple[list[tuple[str, Speaker]], int, int]]) -> list[np.ndarray]:
+    """Each job (talkers' [(text, speaker)], samples, seed) -> one unit-RMS babble wave."""
+    engine = Espeak()
+    return [babble_from_waves([engine.synth(text, s.voice, s.rate, s.pitch, s.pitch_range)
+                               for text, s in talkers], n, np.random.default_rng(seed))
+            for talkers, n, seed in jobs]
+
+
+def _noise(kind: str, n: int, rng: np.random.Generator, babble: list[np.ndarray]) -> np.ndarray:
+    """A unit-RMS noise `(n,)` of `kind`; babble is cut at random from the `babble` tracks."""
+    if kind == "babble":
+        track = babble[int(rng.integers(len(babble)))]
+        start = int(rng.integers(track.size - n + 1))
+        return track[start:start + n]
+    if kind == "hum":
+        return mains_hum(n, rng)
+    if kind == "tap":
+        return running_tap(n, rng)
+    return colored_noise(kind, n, rng)
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers (run in fresh processes)
+
+@lru_cache(maxsize=1)
+def _babble_bank(path: str) -> list[np.ndarray]:
+    return list(np.load(path))
+
+
+def _write_wav(path: Path, wave: np.ndarray) -> None:
+    """`wave` `(samples,)` in [-1, 1] as a 16 kHz mono 16-bit PCM WAV (plain 44-byte header).
+
+    The standard library's writer, not libsndfile's: closing a libsndfile file fsyncs it, which
+    took half the corpus generation time.
+    """
+    pcm = np.round(np.clip(wave, -1.0, 1.0) * 32767.0).astype("<i2")
+    tmp = path.with_name(path.name + ".tmp")
+    with wave_io.open(str(tmp), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(pcm.tobytes())
+    os.replace(tmp, path)
+
+
+def place_in_second(word: np.ndarray, rng: np.random.Generator,
+                    length: int = CLIP_SAMPLES) -> np.ndarray:
+    """`word` `(samples,)` at a random offset in a zero clip `(length,)`; a longer word is cut to
+    its loudest `length` samples (by a sliding energy window)."""
+    if word.size > length:
+        energy = np.concatenate([[0.0], np.cumsum(word.astype(np.float64) ** 2)])
+        start = int(np.argmax(energy[length:] - energy[:-length]))
+        return word[start:start + length].copy()
+    clip = np.zeros(length, dtype=np.float32)
+    offset = int(rng.integers(length - word.size + 1))
+    clip[offset:offset + word.size] = word
+    return clip
+
+
+def _record(word: np.ndarray, job: _Clip, rng: np.random.Generator,
+            babble: list[np.ndarray]) -> np.ndarray:
+    """The word wave as a recorded one-second clip `(16000,)`: level, room, noise, channel."""
+    rms = float(np.sqrt(np.mean(word.astype(np.float64) ** 2)))
+    if rms == 0.0:
+        raise RuntimeError(f"eSpeak produced silence for {job.word!r} ({job.voice}), "
+                           f"meant for {job.path}")
+    word = word * (10 ** (rng.uniform(*job.level_dbfs) / 20) / rms)
+    speech_rms = float(np.sqrt(np.mean(word.astype(np.float64) ** 2)))
+    clip = place_in_second(word.astype(np.float32), rng)
+    if job.degraded:
+        if rng.random() < job.degraded_reverb:
+            clip = reverberate(clip, room_impulse_response(rng, SAMPLE_RATE))
+        kind = ("white", "pink", "brown", "babble", "hum", "tap")[int(rng.integers(6))]
+        snr_db = rng.uniform(*job.degraded_snr_db)
+    else:
+        if rng.random() < job.floor_reverb:  # a small, fairly dry room
+            clip = reverberate(clip, room_impulse_response(rng, SAMPLE_RATE, rt60=(0.1, 0.3),
+                                                           direct_to_reverberant_db=(5.0, 15.0)))
+        kind = ("white", "pink", "brown", "babble", "hum")[int(rng.integers(5))]
+        snr_db = rng.uniform(*job.floor_snr_db)
+    # The SNR is measured against the spoken word, not the whole (mostly silent) second.
+    noise = _noise(kind, CLIP_SAMPLES, rng, babble)
+    clip = clip + noise * (speech_rms / 10 ** (snr_db / 20))
+    if job.degraded and rng.random() < job.degraded_band_limit:
+        clip = band_limit(clip, rng.uniform(200, 400), rng.uniform(3000, 3800), SAMPLE_RATE)
+    peak = float(np.max(np.abs(clip)))
+    if peak > 0.99:
+        clip = apply_gain(clip, 20 * np.log10(0.99 / peak))
+    return clip.astype(np.float32)
+
+
+def _synth_clips(jobs: list[_Clip]) -> list[int]:
+    """Synthesize, record and write each job's clip; return each clip's sample count."""
+    engine = Espeak()
+    for job in jobs:
+        word = engine.synth(job.word, job.voice, job.rate, job.pitch, job.pitch_range)
+        clip = _record(word, job, np.random.default_rng(job.seed), _babble_bank(job.babble_path))
+        _write_wav(Path(job.path), clip)
+    return [CLIP_SAMPLES] * len(jobs)
+
+
+def _synth_background(jobs: list[tuple[str, int, int, list[tuple[str, Speaker]]]]) -> list[int]:
+    """Each job (path, samples, seed, babble talkers' [(text, speaker)]) -> one noise file.
+
+    Returns each file's sample count. Only babble.wav uses its talkers, each of whom says enough
+    text to fill the whole file, so the crowd never audibly loops.
+    """
+    out = []
+    for path, n, seed, talkers in jobs:
+        rng = np.random.default_rng(seed)
+        name = Path(path).name
+        if name == "babble.wav":
+            noise = _synth_babble([(talkers, n, seed)])[0]
+        elif name == "mains_hum.wav":
+            noise = mains_hum(n, rng)
+        elif name == "running_tap.wav":
+            noise = running_tap(n, rng)
+        else:
+            noise = colored_noise(name.split("_")[0], n, rng)
+        # Around -20 dBFS RMS like a quiet recording, peaks kept clear of clipping.
+        noise = noise * 0.1
+        peak = float(np.max(np.abs(noise)))
+        if peak > 0.99:
+            noise = noise * (0.99 / peak)
+        _write_wav(Path(path), noise)
+        out.append(n)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Corpus
+
+def _corpus_dir(root: Path) -> Path:
+    return Path(root) / CORPUS_DIR
+
+
+def _spec_json(spec: SpeechCommandsSpec) -> dict:
+    return json.loads(json.dumps(asdict(spec)))
+
+
+def is_complete(root: Path, spec: SpeechCommandsSpec) -> bool:
+    """True when root/speech_commands was fully written from this spec."""
+    marker = _corpus_dir(root) / MARKER
+    if not marker.is_file():
+        return False
+    try:
+        done = json.loads(marker.read_text())
+    except json.JSONDecodeError:
+        return False
+    return done.get("spec") == _spec_json(spec)
+
+
+def _speaker_hashes(n: int, rng: np.random.Generator) -> list[str]:
+    hashes: list[str] = []
+    seen: set[str] = set()
+    while len(hashes) < n:
+        name = f"{int(rng.integers(2 ** 32)):08x}"
+        if name not in seen:
+            seen.add(name)
+            hashes.append(name)
+    return hashes
+
+
+def _make_speakers(spec: SpeechCommandsSpec, rng: np.random.Generator) -> list[Speaker]:
+    n_hard = int(round(spec.n_speakers * spec.hard_voice_fraction))
+    ranges = dict(rate=spec.rate, pitch=spec.pitch, pitch_range=spec.pitch_range)
+    plain = make_speakers(spec.n_speakers - n_hard, rng, languages=ENGLISH_VOICES,
+                          variants=PLAIN_VARIANTS, first_id=0, **ranges)
+    hard = make_speakers(n_hard, rng, languages=ENGLISH_VOICES, variants=HARD_VARIANTS,
+                         first_id=len(plain), **ranges)
+    speakers = plain + hard
+    return [speakers[i] for i in rng.permutation(len(speakers))]
+
+
+def make_speech_commands(root: Path, spec: SpeechCommandsSpec, *,
+                         processes: int | None = None) -> dict:
+    """Write the corpus under root/speech_commands (replacing an earlier synthetic one).
+
+    Returns {"corpus", "path", "utterances" (= "clips"), "clips", "hours", "speakers",
+    "words": {word: clips}, "splits": {split: {"clips", "speakers"}},
+    "background_noise": {file: seconds}}.
+    """
+    corpus = _corpus_dir(root)
+    if corpus.exists():
+        if not (corpus / SYNTHETIC_MARKER).is_file():
+            raise ValueError(f"{corpus} exists and was not made by common.synth (no "
+                             f"{SYNTHETIC_MARKER} file): refusing to overwrite it")
+        shutil.rmtree(corpus)
+    corpus.mkdir(parents=True)
+    (corpus / SYNTHETIC_MARKER).write_text("made by python -m common.synth\n")
+
+    streams = np.random.SeedSequence(spec.seed).spawn(4)
+    speaker_rng, clip_rng, babble_rng, background_rng = (np.random.default_rng(s)
+                                                         for s in streams)
+    babble_path = corpus / ".babble.npy"
+    bank = run_chunks(_babble_jobs(babble_rng, tracks=8, talkers=4, seconds=12.0), _synth_babble,
+                      chunk_size=1_000_000, processes=1, desc="babble")
+    np.save(babble_path, np.stack(bank))
+
+    speakers = _make_speakers(spec, speaker_rng)
+    hashes = _speaker_hashes(len(speakers), speaker_rng)
+    weights = np.array([WORD_WEIGHTS[w] for w in WORDS])
+    jobs: list[_Clip] = []
+    for speaker, hash_name in zip(speakers, hashes):
+        n_words = int(speaker_rng.integers(spec.words_per_speaker[0],
+                                           spec.words_per_speaker[1] + 1))
+        chosen = speaker_rng.choice(len(WORDS), size=n_words, replace=False,
+                                    p=weights / weights.sum())
+        for index in sorted(chosen):
+            word = WORDS[index]
+            (corpus / word).mkdir(exist_ok=True)
+            reps = int(speaker_rng.integers(spec.repetitions[0], spec.repetitions[1] + 1))
+            for repetition in range(reps):
+                rate, pitch, pitch_range = jitter(speaker, clip_rng)
+                jobs.append(_Clip(
+                    path=str(corpus / word / f"{hash_name}_nohash_{repetition}.wav"), word=word,
+                    voice=speaker.voice, rate=rate, pitch=pitch, pitch_range=pitch_range,
+                    seed=int(clip_rng.integers(2 ** 63)),
+                    degraded=bool(clip_rng.random() < spec.degraded_fraction),
+                    level_dbfs=spec.level_dbfs, floor_snr_db=spec.floor_snr_db,
+                    floor_reverb=spec.floor_reverb,
+                    degraded_snr_db=spec.degraded_snr_db, degraded_reverb=spec.degraded_reverb,
+                    degraded_band_limit=spec.degraded_band_limit, babble_path=str(babble_path)))
+
+    background = corpus / BACKGROUND_DIR
+    background.mkdir()
+    n_background = int(spec.background_seconds * SAMPLE_RATE)
+    crowd = _babble_jobs(background_rng, tracks=1, talkers=6, seconds=spec.background_seconds)
+    background_jobs = [(str(background / name), n_background, int(background_rng.integers(2 ** 63)),
+                        crowd[0][0] if name == "babble.wav" else [])
+                       for name in BACKGROUND_NOISES]
+    run_chunks(background_jobs, _synth_background, chunk_size=1, processes=processes,
+               desc="background noise")
+    (background / "README.md").write_text(
+        "Synthetic background noises (16 kHz mono 16-bit), made by common.synth:\n\n"
+        + "".join(f"- {name}: {what}\n" for name, what in BACKGROUND_NOISES.items()))
+
+    run_chunks(jobs, _synth_clips, chunk_size=spec.chunk_size, processes=processes,
+               desc="Speech Commands")
+    babble_path.unlink()
+
+    lists: dict[str, list[str]] = {"validation": [], "testing": [], "training": []}
+    split_speakers: dict[str, set[str]] = {name: set() for name in lists}
+    words: dict[str, int] = {w: 0 for w in WORDS}
+    for job in jobs:
+        relative = f"{job.word}/{Path(job.path).name}"
+        split = which_set(relative, spec.validation_percentage, spec.testing_percentage)
+        lists[split].append(relative)
+        split_speakers[split].add(Path(job.path).name.split("_nohash_")[0])
+        words[job.word] += 1
+    for split in ("validation", "testing"):
+        (corpus / f"{split}_list.txt").write_text("".join(f"{p}\n" for p in sorted(lists[split])))
+    (corpus / "README.md").write_text(
+        "Synthetic keyword corpus in the layout of Speech Commands v0.02, spoken by eSpeak NG "
+        "voices (python -m common.synth).\nSplits follow the dataset's which_set rule on the "
+        "speaker hash; every clip is 1 s, 16 kHz, 16-bit PCM.\n")
+
+    result = {"corpus": "speech_commands", "path": str(corpus), "utterances": len(jobs),
+              "clips": len(jobs),
+              "hours": len(jobs) * CLIP_SAMPLES / SAMPLE_RATE / 3600,
+              "speakers": len(speakers), "words": words,
+              "splits": {split: {"clips": len(lists[split]), "speakers": len(split_speakers[split])}
+                         for split in lists},
+              "background_noise": {name: spec.background_seconds for name in BACKGROUND_NOISES}}
+    marker = {"spec": _spec_json(spec), **result}
+    tmp = corpus / (MARKER + ".tmp")
+    tmp.write_text(json.dumps(marker, indent=1) + "\n")
+    os.replace(tmp, corpus / MARKER)
+    return result

@@ -1,0 +1,148 @@
+"""The synthetic LibriSpeech corpus: exact layout, reproducibility, disjointness, markers."""
+import hashlib
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from common.synth.__main__ import main as synth_main
+from common.synth.librispeech import (SPLITS, LibriSpeechSpec, is_complete, make_librispeech,
+                                      normalize_line)
+
+TINY = LibriSpeechSpec(
+    seed=0, train_clean_100=6, train_other_500=6, dev_clean=6, test_clean=6, dev_other=6,
+    test_other=6, lm_sentences=200, train_clean_100_speakers=2, train_other_500_speakers=2,
+    dev_test_speakers=2, utterances_per_chapter=2, babble_tracks=2, chunk_size=5)
+FLAC_NAME = re.compile(r"(\d+)-(\d+)-(\d{4})\.flac")
+
+
+def _tree_hash(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ls")
+    result = make_librispeech(root, TINY, processes=1)
+    assert result["utterances"] == 36 and result["lm_sentences"] == 200
+    assert set(result["splits"]) == set(SPLITS) and result["hours"] > 0
+    return root
+
+
+def test_same_seed_is_byte_identical_whatever_the_processes(corpus, tmp_path):
+    make_librispeech(tmp_path / "a", TINY, processes=2)
+    assert _tree_hash(corpus / "LibriSpeech") == _tree_hash(tmp_path / "a" / "LibriSpeech")
+    make_librispeech(tmp_path / "b", replace(TINY, seed=1), processes=2)
+    assert _tree_hash(corpus / "LibriSpeech") != _tree_hash(tmp_path / "b" / "LibriSpeech")
+
+
+def test_layout_and_transcripts(corpus):
+    base = corpus / "LibriSpeech"
+    for split in SPLITS:
+        flacs = sorted((base / split).rglob("*.flac"))
+        assert len(flacs) == 6
+        for flac in flacs:
+            speaker, chapter = flac.parent.parent.name, flac.parent.name
+            match = FLAC_NAME.fullmatch(flac.name)
+            assert match and match[1] == speaker and match[2] == chapter
+            assert flac.parent.parent.parent.name == split
+            info = sf.info(flac)
+            assert (info.samplerate, info.channels, info.format, info.subtype) == \
+                (16000, 1, "FLAC", "PCM_16")
+            assert info.frames > 8000
+        for trans in (base / split).rglob("*.trans.txt"):
+            speaker, chapter = trans.parent.parent.name, trans.parent.name
+            assert trans.name == f"{speaker}-{chapter}.trans.txt"
+            ids = []
+            for line in trans.read_text().splitlines():
+                utt_id, text = line.split(" ", 1)
+                assert re.fullmatch(r"[A-Z']+( [A-Z']+)*", text)
+                ids.append(utt_id)
+            assert ids == [f"{speaker}-{chapter}-{i:04d}" for i in range(len(ids))]
+            assert sorted(p.stem for p in trans.parent.glob("*.flac")) == ids
+    assert not list(base.rglob("*.tmp")) and not (base / ".babble.npy").exists()
+
+
+def test_speakers_txt_and_disjoint_speakers(corpus):
+    base = corpus / "LibriSpeech"
+    rows = [line.split("|") for line in (base / "SPEAKERS.TXT").read_text().splitlines()
+            if not line.startswith(";")]
+    subsets = {}
+    for speaker_id, sex, subset, minutes, name in rows:
+        assert sex.strip() in ("M", "F") and float(minutes) > 0 and "+" in name
+        subsets.setdefault(speaker_id.strip(), []).append(subset.strip())
+    assert all(len(s) == 1 for s in subsets.values())  # each speaker in one subset only
+    for split in SPLITS:
+        on_disk = {p.name for p in (base / split).iterdir()}
+        assert on_disk == {spk for spk, s in subsets.items() if s == [split]}
+        assert len(on_disk) == 2
+
+
+def _texts(base: Path, split: str) -> set[str]:
+    return {line.split(" ", 1)[1] for trans in (base / split).rglob("*.trans.txt")
+            for line in trans.read_text().splitlines()}
+
+
+def test_lm_text_excludes_held_out_sentences(corpus):
+    base = corpus / "LibriSpeech"
+    lm = (base / "lm-text.txt").read_text().splitlines()
+    assert len(lm) == len(set(lm)) == 200
+    held_out = set().union(*(_texts(base, s) for s in SPLITS if not s.startswith("train")))
+    train = set().union(*(_texts(base, s) for s in SPLITS if s.startswith("train")))
+    assert len(held_out) == 24 and not held_out & (set(lm) | train)
+
+
+def test_completion_marker(corpus, tmp_path):
+    assert is_complete(corpus, TINY)
+    assert not is_complete(corpus, replace(TINY, seed=5))
+    assert not is_complete(tmp_path, TINY)
+    marker = json.loads((corpus / "LibriSpeech" / ".complete").read_text())
+    assert marker["utterances"] == 36
+
+
+def test_refuses_to_replace_a_foreign_librispeech_folder(tmp_path):
+    real = tmp_path / "LibriSpeech"
+    real.mkdir()
+    (real / "SPEAKERS.TXT").write_text("; real data\n")
+    with pytest.raises(ValueError, match="not made by common.synth"):
+        make_librispeech(tmp_path, TINY, processes=1)
+    assert (real / "SPEAKERS.TXT").exists()
+
+
+def test_text_file_sentences(tmp_path):
+    text = tmp_path / "mine.txt"
+    lines = [f"Sentence number {w}, said the {w} cat!" for w in
+             "one two three four five six seven eight nine ten eleven twelve".split()]
+    text.write_text("\n".join(lines) + "\n\n")
+    spec = replace(TINY, babble_tracks=0)
+    result = make_librispeech(tmp_path, spec, processes=2, text_file=text)
+    base = tmp_path / "LibriSpeech"
+    assert result["utterances"] == 12  # fewer lines than asked: every split shrinks
+    spoken = set().union(*(_texts(base, s) for s in SPLITS))
+    assert "SENTENCE NUMBER SEVEN SAID THE SEVEN CAT" in spoken and len(spoken) == 12
+    lm = set((base / "lm-text.txt").read_text().splitlines())
+    held_out = set().union(*(_texts(base, s) for s in SPLITS if not s.startswith("train")))
+    assert lm == spoken - held_out
+    assert is_complete(tmp_path, spec, text_file=text)
+    assert not is_complete(tmp_path, spec)
+
+
+def test_normalize_line_rejects_digits():
+    assert normalize_line("It's “well-known”: Mary's; ok.", "f:1") == "IT'S WELL KNOWN MARY'S OK"
+    with pytest.raises(ValueError, match="f:3.*'7'"):
+        normalize_line("I have 7 cats", "f:3")
+
+
+def test_cli_keeps_a_complete_corpus(tmp_path, capsys):
+    args = ["--root", str(tmp_path), "--only", "librispeech", "--scale", "0.001"]
+    synth_main(args)
+    first = _tree_hash(tmp_path / "LibriSpeech")
+    synth_main(args)
+    assert "kept" in capsys.readouterr().out
+    assert _tree_hash(tmp_path / "LibriSpeech") == first
