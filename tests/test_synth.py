@@ -7,8 +7,8 @@ import pytest
 from scipy.signal import welch
 
 from common.synth import degrade, english
+from common.synth.babble import synth_babble
 from common.synth.espeak import SAMPLE_RATE, Espeak, EspeakError, available_variants
-from common.synth.librispeech import _synth_babble
 from common.synth.pool import run_chunks
 from common.synth.speakers import PLAIN_VARIANTS, Speaker, jitter, make_speakers
 
@@ -68,9 +68,9 @@ def test_breathy_voices_repeat_across_fresh_processes():
     talkers = [("a quiet voice in the dark", Speaker(0, f"en-us+{v}", 160, 50, 50, "F"))
                for v in ("f3", "f5", "whisper")]
     jobs = [(talkers, 8000, 0), (talkers[:1], 8000, 1)]
-    first = run_chunks(jobs, _synth_babble, chunk_size=2, processes=1, desc="t")
+    first = run_chunks(jobs, synth_babble, chunk_size=2, processes=1, desc="t")
     time.sleep(1.1)  # the library's clock seed has a one-second resolution
-    second = run_chunks(jobs, _synth_babble, chunk_size=1, processes=2, desc="t")
+    second = run_chunks(jobs, synth_babble, chunk_size=1, processes=2, desc="t")
     assert np.array_equal(first[0], second[0])
     assert len(first) == 2 and first[0].shape == (8000,)
 

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         start = time.time()
         if not args.force and module.is_complete(args.root, spec, **extra):
             print(f"[synth] {name}: complete for this spec, kept (--force remakes it)")
-            summary = json.loads((folder / module.MARKER).read_text())
+            summary = json.loads((folder / module.MARKER).read_text(encoding="utf-8"))
             rows.append((name + " (kept)", *_counts(summary), folder, time.time() - start))
             continue
         result = getattr(module, make_name)(args.root, spec, processes=args.processes, **extra)

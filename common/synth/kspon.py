@@ -28,18 +28,15 @@ The same spec gives byte-identical files whatever the number of processes (see
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
-from dataclasses import asdict, dataclass, replace
-from functools import lru_cache
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from common.synth import korean
-from common.synth.degrade import (apply_gain, babble_from_waves, band_limit, colored_noise,
-                                  recorded_in)
+from common.synth import babble, corpus_folder, korean
+from common.synth.corpus_folder import MARKER, SYNTHETIC_MARKER  # noqa: F401 (re-exported)
+from common.synth.degrade import apply_gain, band_limit, colored_noise, recorded_in
 from common.synth.espeak import SAMPLE_RATE, Espeak
 from common.synth.pool import run_chunks
 from common.synth.speakers import HARD_VARIANTS, PLAIN_VARIANTS, Speaker, jitter, make_speakers
@@ -48,8 +45,6 @@ SPLITS = ("train", "dev", "eval_clean", "eval_other")
 CORPUS_DIR = "KsponSpeech"
 SCRIPTS_DIR = "KsponSpeech_scripts"
 EVAL_DIR = "KsponSpeech_eval"
-MARKER = ".complete"
-SYNTHETIC_MARKER = ".synthetic"  # written first: only folders holding it are ever deleted
 VOICE = "ko"
 TRANSCRIPT_ENCODING = "cp949"
 LAUGHS = ["하하하", "하하", "흐흐흐", "히히", "헤헤헤", "으하하"]
@@ -160,11 +155,6 @@ def knock_or_rustle(rng: np.random.Generator) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Workers (run in fresh processes)
 
-@lru_cache(maxsize=1)
-def _babble_bank(path: str) -> list[np.ndarray]:
-    return list(np.load(path))
-
-
 def _rms(wave: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) if wave.size else 0.0
 
@@ -260,7 +250,7 @@ def _record(wave: np.ndarray, job: _Utterance, rng: np.random.Generator) -> np.n
     floor = target / 10 ** (rng.uniform(*job.floor_snr_db) / 20)
     wave = wave + colored_noise(kind, wave.size, rng) * floor
     if job.other:
-        wave = recorded_in(wave, rng, _babble_bank(job.babble_path), SAMPLE_RATE)
+        wave = recorded_in(wave, rng, babble.load_bank(job.babble_path), SAMPLE_RATE)
     peak = float(np.max(np.abs(wave)))
     if peak > 0.99:
         wave = apply_gain(wave, 20 * np.log10(0.99 / peak))
@@ -287,35 +277,12 @@ def _synth_chunk(jobs: list[_Utterance]) -> list[int]:
     return counts
 
 
-def _synth_babble(jobs: list[tuple[list[tuple[str, Speaker]], int, int]]) -> list[np.ndarray]:
-    """Each job (talkers' [(text, speaker)], samples, seed) -> one unit-RMS babble wave."""
-    engine = Espeak()
-    return [babble_from_waves([engine.synth(text, s.voice, s.rate, s.pitch, s.pitch_range)
-                               for text, s in talkers], n, np.random.default_rng(seed))
-            for talkers, n, seed in jobs]
-
-
 # ---------------------------------------------------------------------------------------------
 # Corpus
 
-def _corpus_dir(root: Path) -> Path:
-    return Path(root) / CORPUS_DIR
-
-
-def _spec_json(spec: KsponSpec) -> dict:
-    return json.loads(json.dumps(asdict(spec)))
-
-
 def is_complete(root: Path, spec: KsponSpec) -> bool:
     """True when root/KsponSpeech was fully written from this spec."""
-    marker = _corpus_dir(root) / MARKER
-    if not marker.is_file():
-        return False
-    try:
-        done = json.loads(marker.read_text())
-    except json.JSONDecodeError:
-        return False
-    return done.get("spec") == _spec_json(spec)
+    return corpus_folder.is_complete(Path(root) / CORPUS_DIR, spec)
 
 
 def relative_path(split: str, number: int, spec: KsponSpec) -> str:
@@ -375,18 +342,13 @@ def _speakers(spec: KsponSpec, rng: np.random.Generator) -> dict[str, list[Speak
 
 
 def _babble_jobs(rng: np.random.Generator, tracks: int = 8, talkers: int = 4,
-                 seconds: float = 12.0) -> list:
+                 seconds: float = 12.0) -> list[babble.BabbleJob]:
     """Babble tracks of Korean talkers saying template sentences (not tied to any split)."""
     voices = make_speakers(tracks * talkers, rng, languages=[VOICE], variants=PLAIN_VARIANTS,
                            first_id=0)
-    jobs = []
-    for track in range(tracks):
-        group = []
-        for k in range(talkers):
-            text = " ".join(korean.spoken_text(korean.sentence(rng)) for _ in range(4))
-            group.append((text, voices[track * talkers + k]))
-        jobs.append((group, int(seconds * SAMPLE_RATE), int(rng.integers(2 ** 63))))
-    return jobs
+    # Drawn lazily: each track's sentences come from `rng` just before that track's seed.
+    said = (" ".join(korean.spoken_text(korean.sentence(rng)) for _ in range(4)) for _ in voices)
+    return babble.babble_jobs(voices, said, talkers, seconds, rng)
 
 
 def make_kspon(root: Path, spec: KsponSpec, *, processes: int | None = None) -> dict:
@@ -395,14 +357,7 @@ def make_kspon(root: Path, spec: KsponSpec, *, processes: int | None = None) -> 
     Returns {"corpus", "path", "utterances", "hours", "splits": {split: {"utterances", "hours",
     "speakers"}}}.
     """
-    corpus = _corpus_dir(root)
-    if corpus.exists():
-        if not (corpus / SYNTHETIC_MARKER).is_file():
-            raise ValueError(f"{corpus} exists and was not made by common.synth (no "
-                             f"{SYNTHETIC_MARKER} file): refusing to overwrite it")
-        shutil.rmtree(corpus)
-    corpus.mkdir(parents=True)
-    (corpus / SYNTHETIC_MARKER).write_text("made by python -m common.synth\n")
+    corpus = corpus_folder.fresh_corpus_folder(root, CORPUS_DIR)
 
     streams = np.random.SeedSequence(spec.seed).spawn(5)
     text_rng, speaker_rng, annotation_rng, utterance_rng, babble_rng = (
@@ -412,9 +367,7 @@ def make_kspon(root: Path, spec: KsponSpec, *, processes: int | None = None) -> 
     overlap_voices = [f"{VOICE}+{v}" for v in PLAIN_VARIANTS]
 
     babble_path = corpus / ".babble.npy"
-    bank = run_chunks(_babble_jobs(babble_rng), _synth_babble, chunk_size=1_000_000,
-                      processes=1, desc="babble")
-    np.save(babble_path, np.stack(bank))
+    babble.write_bank(babble_path, _babble_jobs(babble_rng))
 
     jobs: list[_Utterance] = []
     lines: dict[str, list[str]] = {split: [] for split in SPLITS}
@@ -473,8 +426,5 @@ def make_kspon(root: Path, spec: KsponSpec, *, processes: int | None = None) -> 
     result = {"corpus": "kspon", "path": str(corpus),
               "utterances": sum(s["utterances"] for s in splits.values()),
               "hours": sum(s["hours"] for s in splits.values()), "splits": splits}
-    marker = {"spec": _spec_json(spec), **result}
-    tmp = corpus / (MARKER + ".tmp")
-    tmp.write_text(json.dumps(marker, indent=1, ensure_ascii=False) + "\n")
-    os.replace(tmp, corpus / MARKER)
+    corpus_folder.mark_complete(corpus, spec, result)
     return result

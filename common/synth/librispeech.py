@@ -19,20 +19,18 @@ The same spec gives byte-identical files whatever the number of processes (see
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import re
-import shutil
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from common.synth import english
-from common.synth.degrade import babble_from_waves, recorded_in
+from common.synth import babble, corpus_folder, english
+from common.synth.corpus_folder import MARKER, SYNTHETIC_MARKER  # noqa: F401 (re-exported)
+from common.synth.degrade import recorded_in
 from common.synth.espeak import SAMPLE_RATE, Espeak
 from common.synth.pool import run_chunks
 from common.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, PLAIN_VARIANTS, Speaker,
@@ -42,8 +40,6 @@ SPLITS = ("train-clean-100", "train-other-500", "dev-clean", "test-clean", "dev-
           "test-other")
 TRAIN_SPLITS = ("train-clean-100", "train-other-500")
 CORPUS_DIR = "LibriSpeech"
-MARKER = ".complete"
-SYNTHETIC_MARKER = ".synthetic"  # written first: only folders holding it are ever deleted
 FIRST_SPEAKER_ID = 100
 FIRST_CHAPTER_ID = 1000
 
@@ -118,11 +114,6 @@ class _Utterance:
 # ---------------------------------------------------------------------------------------------
 # Workers (run in fresh processes)
 
-@lru_cache(maxsize=1)
-def _babble_bank(path: str) -> list[np.ndarray]:
-    return list(np.load(path))
-
-
 def _synth_chunk(jobs: list[_Utterance]) -> list[int]:
     """Synthesize, degrade and write each job's FLAC; return each file's sample count."""
     engine = Espeak()
@@ -133,22 +124,11 @@ def _synth_chunk(jobs: list[_Utterance]) -> list[int]:
             raise RuntimeError(f"eSpeak produced no audio for {job.text!r} ({job.voice}), "
                                f"meant for {job.path}")
         if job.degrade_seed is not None:
-            bank = _babble_bank(job.babble_path) if job.babble_path else []
+            bank = babble.load_bank(job.babble_path) if job.babble_path else []
             wave = recorded_in(wave, np.random.default_rng(job.degrade_seed), bank, SAMPLE_RATE)
         _write_flac(Path(job.path), wave)
         counts.append(int(wave.size))
     return counts
-
-
-def _synth_babble(jobs: list[tuple[list[tuple[str, Speaker]], int, int]]) -> list[np.ndarray]:
-    """Each job (talkers' [(text, speaker)], samples, seed) -> one unit-RMS babble wave."""
-    engine = Espeak()
-    out = []
-    for talkers, n, seed in jobs:
-        waves = [engine.synth(text.lower(), s.voice, s.rate, s.pitch, s.pitch_range)
-                 for text, s in talkers]
-        out.append(babble_from_waves(waves, n, np.random.default_rng(seed)))
-    return out
 
 
 def _write_flac(path: Path, wave: np.ndarray) -> None:
@@ -226,29 +206,14 @@ def _file_texts(spec: LibriSpeechSpec, text_file: Path,
 # ---------------------------------------------------------------------------------------------
 # Corpus
 
-def _corpus_dir(root: Path) -> Path:
-    return Path(root) / CORPUS_DIR
-
-
-def _spec_json(spec: LibriSpeechSpec) -> dict:
-    return json.loads(json.dumps(asdict(spec)))
-
-
 def _file_sha256(path: Path | None) -> str | None:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
 
 
 def is_complete(root: Path, spec: LibriSpeechSpec, text_file: Path | None = None) -> bool:
     """True when root/LibriSpeech was fully written from this spec (and this text file)."""
-    marker = _corpus_dir(root) / MARKER
-    if not marker.is_file():
-        return False
-    try:
-        done = json.loads(marker.read_text())
-    except json.JSONDecodeError:
-        return False
     text_hash = _file_sha256(text_file) if text_file and Path(text_file).is_file() else None
-    return done.get("spec") == _spec_json(spec) and done.get("text_sha256") == text_hash
+    return corpus_folder.is_complete(Path(root) / CORPUS_DIR, spec, text_sha256=text_hash)
 
 
 def _speakers_per_split(spec: LibriSpeechSpec,
@@ -268,22 +233,15 @@ def _speakers_per_split(spec: LibriSpeechSpec,
 
 
 def _babble_jobs(spec: LibriSpeechSpec, rng: np.random.Generator, tracks: int,
-                 talkers: int = 5, seconds: float = 12.0) -> list:
+                 talkers: int = 5, seconds: float = 12.0) -> list[babble.BabbleJob]:
     """Babble tracks from clean-style voices saying generated sentences (never corpus text)."""
     voices = make_speakers(tracks * talkers, rng, languages=list(spec.languages),
                            variants=list(spec.clean_variants), rate=spec.clean_rate,
                            pitch=spec.clean_pitch, pitch_range=spec.clean_pitch_range,
                            first_id=0)
     texts = english.sentences(tracks * talkers * 3, rng)
-    jobs = []
-    for t in range(tracks):
-        group = []
-        for k in range(talkers):
-            speaker = voices[t * talkers + k]
-            first = (t * talkers + k) * 3
-            group.append((" ".join(texts[first:first + 3]), speaker))
-        jobs.append((group, int(seconds * SAMPLE_RATE), int(rng.integers(2 ** 63))))
-    return jobs
+    said = [" ".join(texts[first:first + 3]).lower() for first in range(0, len(texts), 3)]
+    return babble.babble_jobs(voices, said, talkers, seconds, rng)
 
 
 def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None = None,
@@ -293,14 +251,7 @@ def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None
     Returns {"corpus", "path", "utterances", "hours", "lm_sentences", "splits": {split:
     {"utterances", "hours", "speakers"}}}.
     """
-    corpus = _corpus_dir(root)
-    if corpus.exists():
-        if not (corpus / SYNTHETIC_MARKER).is_file():
-            raise ValueError(f"{corpus} exists and was not made by common.synth (no "
-                             f"{SYNTHETIC_MARKER} file): refusing to overwrite it")
-        shutil.rmtree(corpus)
-    corpus.mkdir(parents=True)
-    (corpus / SYNTHETIC_MARKER).write_text("made by python -m common.synth\n")
+    corpus = corpus_folder.fresh_corpus_folder(root, CORPUS_DIR)
 
     streams = np.random.SeedSequence(spec.seed).spawn(4)
     text_rng, speaker_rng, utterance_rng, babble_rng = (np.random.default_rng(s) for s in streams)
@@ -311,10 +262,7 @@ def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None
     need_babble = spec.babble_tracks > 0 and any(texts[s] for s in SPLITS if "other" in s)
     babble_path = corpus / ".babble.npy"
     if need_babble:
-        # One fresh process, like every other synthesis, so the bank is the same in every run.
-        bank = run_chunks(_babble_jobs(spec, babble_rng, spec.babble_tracks), _synth_babble,
-                          chunk_size=spec.babble_tracks, processes=1, desc="babble")
-        np.save(babble_path, np.stack(bank))
+        babble.write_bank(babble_path, _babble_jobs(spec, babble_rng, spec.babble_tracks))
 
     jobs: list[_Utterance] = []
     chapters: list[tuple[Path, list[tuple[str, str]]]] = []  # (trans.txt path, [(id, text)])
@@ -366,11 +314,9 @@ def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None
               "hours": sum(s["hours"] for s in splits.values()),
               "lm_sentences": len(texts["lm"]), "splits": splits}
     # No absolute path in the marker: identical specs give identical files wherever they live.
-    marker = {"spec": _spec_json(spec), "text_sha256": _file_sha256(text_file),
-              **{key: value for key, value in result.items() if key != "path"}}
-    tmp = corpus / (MARKER + ".tmp")
-    tmp.write_text(json.dumps(marker, indent=1) + "\n")
-    os.replace(tmp, corpus / MARKER)
+    corpus_folder.mark_complete(corpus, spec, {
+        "text_sha256": _file_sha256(text_file),
+        **{key: value for key, value in result.items() if key != "path"}})
     return result
 
 

@@ -6,7 +6,11 @@ processes only if the chunks are fixed (by `chunk_size`, never by the process co
 chunk starts in a process that has synthesized nothing before: hence `maxtasksperchild=1`.
 Workers come from a fork server: a clean interpreter (not the caller, which may already have used
 eSpeak) that imports the work function's module once, so each fresh worker starts in milliseconds.
-As with 'spawn', a script calling `run_chunks` needs an `if __name__ == "__main__":` guard.
+
+A script calling `run_chunks` needs an `if __name__ == "__main__":` guard around that call: as
+with 'spawn', every forkserver worker re-imports the script (as `__mp_main__`) before running its
+chunk, so an unguarded call runs again in each worker, which fails with multiprocessing's
+"bootstrapping phase" RuntimeError while the caller waits on the pool forever.
 """
 from __future__ import annotations
 

@@ -25,20 +25,18 @@ The same spec gives byte-identical files whatever the number of processes (see
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
-import shutil
 import wave as wave_io
-from dataclasses import asdict, dataclass, replace
-from functools import lru_cache
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from common.synth import english
-from common.synth.degrade import (apply_gain, babble_from_waves, band_limit, colored_noise,
-                                  reverberate, room_impulse_response)
+from common.synth import babble, corpus_folder, english
+from common.synth.corpus_folder import MARKER, SYNTHETIC_MARKER  # noqa: F401 (re-exported)
+from common.synth.degrade import (apply_gain, band_limit, colored_noise, reverberate,
+                                  room_impulse_response)
 from common.synth.espeak import SAMPLE_RATE, Espeak
 from common.synth.pool import run_chunks
 from common.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, PLAIN_VARIANTS, Speaker,
@@ -46,8 +44,6 @@ from common.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, PLAIN_VARIANTS
 
 CORPUS_DIR = "speech_commands"
 BACKGROUND_DIR = "_background_noise_"
-MARKER = ".complete"
-SYNTHETIC_MARKER = ".synthetic"  # written first: only folders holding it are ever deleted
 CLIP_SAMPLES = SAMPLE_RATE  # every clip is exactly one second
 
 # The v0.01 core words, the v0.01 auxiliary words, and the five words v0.02 added. In the real
@@ -216,36 +212,22 @@ def _babble_texts(n: int, rng: np.random.Generator) -> list[str]:
 
 
 def _babble_jobs(rng: np.random.Generator, tracks: int, talkers: int, seconds: float
-                 ) -> list[tuple[list[tuple[str, Speaker]], int, int]]:
-    """Jobs for `_synth_babble`: per track, talkers' (text, speaker) and the track length."""
+                 ) -> list[babble.BabbleJob]:
+    """Jobs for `babble.synth_babble`: per track, talkers' (text, speaker) and the track length."""
     voices = make_speakers(tracks * talkers, rng, languages=ENGLISH_VOICES,
                            variants=PLAIN_VARIANTS, first_id=0)
     # About 2.5 s per sentence at these rates; enough text that a talker never repeats itself.
     per_talker = int(seconds / 2.5) + 1
     texts = _babble_texts(tracks * talkers * per_talker, rng)
-    jobs = []
-    for track in range(tracks):
-        group = []
-        for k in range(talkers):
-            index = track * talkers + k
-            group.append((" ".join(texts[index * per_talker:(index + 1) * per_talker]),
-                          voices[index]))
-        jobs.append((group, int(seconds * SAMPLE_RATE), int(rng.integers(2 ** 63))))
-    return jobs
+    said = [" ".join(texts[first:first + per_talker])
+            for first in range(0, len(texts), per_talker)]
+    return babble.babble_jobs(voices, said, talkers, seconds, rng)
 
 
-def _synth_babble(jobs: list[tuple[list[tuple[str, Speaker]], int, int]]) -> list[np.ndarray]:
-    """Each job (talkers' [(text, speaker)], samples, seed) -> one unit-RMS babble wave."""
-    engine = Espeak()
-    return [babble_from_waves([engine.synth(text, s.voice, s.rate, s.pitch, s.pitch_range)
-                               for text, s in talkers], n, np.random.default_rng(seed))
-            for talkers, n, seed in jobs]
-
-
-def _noise(kind: str, n: int, rng: np.random.Generator, babble: list[np.ndarray]) -> np.ndarray:
-    """A unit-RMS noise `(n,)` of `kind`; babble is cut at random from the `babble` tracks."""
+def _noise(kind: str, n: int, rng: np.random.Generator, bank: list[np.ndarray]) -> np.ndarray:
+    """A unit-RMS noise `(n,)` of `kind`; babble is cut at random from the `bank` tracks."""
     if kind == "babble":
-        track = babble[int(rng.integers(len(babble)))]
+        track = bank[int(rng.integers(len(bank)))]
         start = int(rng.integers(track.size - n + 1))
         return track[start:start + n]
     if kind == "hum":
@@ -257,11 +239,6 @@ def _noise(kind: str, n: int, rng: np.random.Generator, babble: list[np.ndarray]
 
 # ---------------------------------------------------------------------------------------------
 # Workers (run in fresh processes)
-
-@lru_cache(maxsize=1)
-def _babble_bank(path: str) -> list[np.ndarray]:
-    return list(np.load(path))
-
 
 def _write_wav(path: Path, wave: np.ndarray) -> None:
     """`wave` `(samples,)` in [-1, 1] as a 16 kHz mono 16-bit PCM WAV (plain 44-byte header).
@@ -294,7 +271,7 @@ def place_in_second(word: np.ndarray, rng: np.random.Generator,
 
 
 def _record(word: np.ndarray, job: _Clip, rng: np.random.Generator,
-            babble: list[np.ndarray]) -> np.ndarray:
+            bank: list[np.ndarray]) -> np.ndarray:
     """The word wave as a recorded one-second clip `(16000,)`: level, room, noise, channel."""
     rms = float(np.sqrt(np.mean(word.astype(np.float64) ** 2)))
     if rms == 0.0:
@@ -315,7 +292,7 @@ def _record(word: np.ndarray, job: _Clip, rng: np.random.Generator,
         kind = ("white", "pink", "brown", "babble", "hum")[int(rng.integers(5))]
         snr_db = rng.uniform(*job.floor_snr_db)
     # The SNR is measured against the spoken word, not the whole (mostly silent) second.
-    noise = _noise(kind, CLIP_SAMPLES, rng, babble)
+    noise = _noise(kind, CLIP_SAMPLES, rng, bank)
     clip = clip + noise * (speech_rms / 10 ** (snr_db / 20))
     if job.degraded and rng.random() < job.degraded_band_limit:
         clip = band_limit(clip, rng.uniform(200, 400), rng.uniform(3000, 3800), SAMPLE_RATE)
@@ -330,7 +307,8 @@ def _synth_clips(jobs: list[_Clip]) -> list[int]:
     engine = Espeak()
     for job in jobs:
         word = engine.synth(job.word, job.voice, job.rate, job.pitch, job.pitch_range)
-        clip = _record(word, job, np.random.default_rng(job.seed), _babble_bank(job.babble_path))
+        bank = babble.load_bank(job.babble_path)
+        clip = _record(word, job, np.random.default_rng(job.seed), bank)
         _write_wav(Path(job.path), clip)
     return [CLIP_SAMPLES] * len(jobs)
 
@@ -346,7 +324,7 @@ def _synth_background(jobs: list[tuple[str, int, int, list[tuple[str, Speaker]]]
         rng = np.random.default_rng(seed)
         name = Path(path).name
         if name == "babble.wav":
-            noise = _synth_babble([(talkers, n, seed)])[0]
+            noise = babble.synth_babble([(talkers, n, seed)])[0]
         elif name == "mains_hum.wav":
             noise = mains_hum(n, rng)
         elif name == "running_tap.wav":
@@ -366,24 +344,9 @@ def _synth_background(jobs: list[tuple[str, int, int, list[tuple[str, Speaker]]]
 # ---------------------------------------------------------------------------------------------
 # Corpus
 
-def _corpus_dir(root: Path) -> Path:
-    return Path(root) / CORPUS_DIR
-
-
-def _spec_json(spec: SpeechCommandsSpec) -> dict:
-    return json.loads(json.dumps(asdict(spec)))
-
-
 def is_complete(root: Path, spec: SpeechCommandsSpec) -> bool:
     """True when root/speech_commands was fully written from this spec."""
-    marker = _corpus_dir(root) / MARKER
-    if not marker.is_file():
-        return False
-    try:
-        done = json.loads(marker.read_text())
-    except json.JSONDecodeError:
-        return False
-    return done.get("spec") == _spec_json(spec)
+    return corpus_folder.is_complete(Path(root) / CORPUS_DIR, spec)
 
 
 def _speaker_hashes(n: int, rng: np.random.Generator) -> list[str]:
@@ -416,22 +379,13 @@ def make_speech_commands(root: Path, spec: SpeechCommandsSpec, *,
     "words": {word: clips}, "splits": {split: {"clips", "speakers"}},
     "background_noise": {file: seconds}}.
     """
-    corpus = _corpus_dir(root)
-    if corpus.exists():
-        if not (corpus / SYNTHETIC_MARKER).is_file():
-            raise ValueError(f"{corpus} exists and was not made by common.synth (no "
-                             f"{SYNTHETIC_MARKER} file): refusing to overwrite it")
-        shutil.rmtree(corpus)
-    corpus.mkdir(parents=True)
-    (corpus / SYNTHETIC_MARKER).write_text("made by python -m common.synth\n")
+    corpus = corpus_folder.fresh_corpus_folder(root, CORPUS_DIR)
 
     streams = np.random.SeedSequence(spec.seed).spawn(4)
     speaker_rng, clip_rng, babble_rng, background_rng = (np.random.default_rng(s)
                                                          for s in streams)
     babble_path = corpus / ".babble.npy"
-    bank = run_chunks(_babble_jobs(babble_rng, tracks=8, talkers=4, seconds=12.0), _synth_babble,
-                      chunk_size=1_000_000, processes=1, desc="babble")
-    np.save(babble_path, np.stack(bank))
+    babble.write_bank(babble_path, _babble_jobs(babble_rng, tracks=8, talkers=4, seconds=12.0))
 
     speakers = _make_speakers(spec, speaker_rng)
     hashes = _speaker_hashes(len(speakers), speaker_rng)
@@ -498,8 +452,5 @@ def make_speech_commands(root: Path, spec: SpeechCommandsSpec, *,
               "splits": {split: {"clips": len(lists[split]), "speakers": len(split_speakers[split])}
                          for split in lists},
               "background_noise": {name: spec.background_seconds for name in BACKGROUND_NOISES}}
-    marker = {"spec": _spec_json(spec), **result}
-    tmp = corpus / (MARKER + ".tmp")
-    tmp.write_text(json.dumps(marker, indent=1) + "\n")
-    os.replace(tmp, corpus / MARKER)
+    corpus_folder.mark_complete(corpus, spec, result)
     return result
