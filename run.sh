@@ -84,7 +84,7 @@ config_and_overrides() {
 }
 
 stage_asr_clean() {
-  stage_data
+  stage_data --only librispeech
   local args
   mapfile -t args < <(config_and_overrides configs/asr/clean.json "$@")
   train_asr "${args[@]}"

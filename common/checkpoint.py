@@ -28,6 +28,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would make logs/ unreadable to the rest of a team
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
             f.flush()
