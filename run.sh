@@ -20,7 +20,10 @@ STAGES=(
   "data|make the synthetic corpora under data/ if absent (--force remakes; --seed N)"
   "download|fetch a real dataset: download librispeech|speech_commands [DEST]"
   "asr_clean|train DeepSpeech2 on train-clean, evaluate on test-clean: asr_clean [CONFIG] [key=value ...]"
-  "asr_eval|evaluate a checkpoint: asr_eval CHECKPOINT [SPLIT|FOLDER ...]"
+  "asr_eval|evaluate a checkpoint (greedy, beam, beam+LM): asr_eval CHECKPOINT [SPLIT|FOLDER ...] [--lm ARPA]"
+  "asr_lm|train the word 3-gram LM on the corpus's LM text: asr_lm [--order N] -> data/LibriSpeech/lm.arpa"
+  "asr_lm_tune|grid-search LM weight and word bonus on a dev split: asr_lm_tune CHECKPOINT [--split dev-other]"
+  "transcribe|print the text of audio files: transcribe CHECKPOINT FILE... [--json] [--lm ARPA]"
 )
 
 stage_help() {
@@ -50,10 +53,12 @@ stage_setup() {
   if [[ ! -x "$PY" ]]; then
     "$PYTHON" -m venv "$VENV"
   fi
-  "$PY" -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 \
-    | grep -v "is ignored: it is neither a file nor a directory" || true
-  # pip's status is lost in the pipe above: check the install really happened.
-  "$PY" -m pip check >/dev/null 2>&1 || { "$PY" -m pip check; echo "[setup] pip install failed" >&2; exit 1; }
+  local log="$VENV/pip-install.log"
+  if ! "$PY" -m pip install --quiet --disable-pip-version-check -r requirements.txt >"$log" 2>&1; then
+    grep -v "is ignored: it is neither a file nor a directory" "$log" >&2 || true
+    echo "[setup] pip install -r requirements.txt failed (log: $log)" >&2
+    exit 1
+  fi
   "$PY" -c "import torch, torchaudio, soundfile, kenlm, espeakng_loader, tokenizers, thop" \
     || { echo "[setup] installed packages do not import; see the messages above" >&2; exit 1; }
   echo "$want" > "$VENV/.requirements.sha256"
@@ -101,6 +106,23 @@ train_asr() {
 
 stage_asr_eval() {
   "$PY" -m asr.evaluate "$@"
+}
+
+LM_TEXT=data/LibriSpeech/lm-text.txt
+LM_ARPA=data/LibriSpeech/lm.arpa
+
+stage_asr_lm() {
+  [[ -f "$LM_TEXT" ]] || stage_data --only librispeech
+  "$PY" -m asr.lm "$LM_TEXT" "$LM_ARPA" "$@"
+}
+
+stage_asr_lm_tune() {
+  [[ -f "$LM_ARPA" ]] || stage_asr_lm
+  "$PY" -m asr.lm_tune "$@" --lm "$LM_ARPA"
+}
+
+stage_transcribe() {
+  "$PY" -m asr.transcribe "$@"
 }
 
 main() {

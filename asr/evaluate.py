@@ -1,9 +1,13 @@
-"""Evaluate an ASR checkpoint: greedy CER/WER on any split.
+"""Evaluate an ASR checkpoint: CER/WER of greedy, beam search and beam search + word LM decoding.
 
-    python -m asr.evaluate CHECKPOINT [SPLIT ...] [--root DATA_ROOT]
+    python -m asr.evaluate CHECKPOINT [SPLIT ...] [--root DATA_ROOT] [--beam 32] [--lm LM.arpa]
+                           [--alpha A --beta B]
 
 A SPLIT is a split name under the data root the checkpoint was trained with (default: its test
 splits) or a path to any folder in LibriSpeech layout (your own recordings, for example).
+The acoustic model runs once per split; every decoder then works on the same log-probs. With
+--lm and no --alpha/--beta, the values tuned by `python -m asr.lm_tune` (saved next to the LM)
+are used when present.
 """
 from __future__ import annotations
 
@@ -12,12 +16,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from tqdm import tqdm
 
-from asr.decode import greedy
+from asr.decode import BeamSearchDecoder, DecoderConfig, decode_dataset, default_workers, greedy
 from asr.model import DeepSpeech2, ModelConfig
 from asr.text import tokenizer_from_dict
-from common.checkpoint import CheckpointError, load_checkpoint, load_model_state
+from common.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
 from common.config import from_dict
 from common.features import FeatureConfig, make_features
 from common.metrics import cer, wer
@@ -64,6 +70,74 @@ def load_asr_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
     return model.to(device).eval(), features, tokenizer, config
 
 
+@torch.no_grad()
+def collect_log_probs(model: torch.nn.Module, features: torch.nn.Module, loader, device: torch.device,
+                      progress: bool = True) -> tuple[list[np.ndarray], list[str]]:
+    """Run the model over `loader`: per utterance log-probs `(time_i, vocab)` float32 and its reference."""
+    model.eval()
+    log_probs, refs = [], []
+    for batch in tqdm(loader, desc="acoustic model", unit="batch", disable=not progress, leave=False):
+        if batch["waves"].shape[0] == 0:
+            continue
+        feats, frames = features(batch["waves"].to(device), batch["wave_lengths"].to(device))
+        out, lengths = model(feats, frames)
+        out = out.float().cpu().numpy()
+        log_probs += [out[i, :n] for i, n in enumerate(lengths.tolist())]
+        refs += batch["texts"]
+    return log_probs, refs
+
+
+def save_log_probs(path: str | Path, log_probs: list[np.ndarray], refs: list[str], tokenizer_state: dict) -> None:
+    """Store log-probs (as float16), references and the tokenizer for later decoding runs."""
+    save_checkpoint(path, {"log_probs": [torch.from_numpy(x).half() for x in log_probs], "refs": list(refs),
+                           "tokenizer": tokenizer_state})
+
+
+def load_log_probs(path: str | Path) -> tuple[list[np.ndarray], list[str], dict]:
+    """(log-probs float32 `(time_i, vocab)`, references, tokenizer state) saved by `save_log_probs`."""
+    state = load_checkpoint(path)
+    missing = [k for k in ("log_probs", "refs", "tokenizer") if k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: not a saved log-probs file (missing {', '.join(missing)})")
+    return [x.float().numpy() for x in state["log_probs"]], state["refs"], state["tokenizer"]
+
+
+def lm_decoder_config(lm: str, beam: int, alpha: float | None, beta: float | None) -> DecoderConfig:
+    """Decoder settings for beam + LM: alpha/beta given, else tuned next to the LM, else defaults."""
+    from asr.lm import read_tuned
+
+    cfg = DecoderConfig(beam_width=beam, lm=lm)
+    tuned = read_tuned(lm) or {}
+    cfg.alpha = alpha if alpha is not None else tuned.get("alpha", cfg.alpha)
+    cfg.beta = beta if beta is not None else tuned.get("beta", cfg.beta)
+    return cfg
+
+
+def decoding_table(log_probs: list[np.ndarray], refs: list[str], tokenizer, beam: int,
+                   lm_cfg: DecoderConfig | None, workers: int) -> list[dict]:
+    """CER/WER and decoding seconds of greedy, beam (if beam > 0) and beam + LM (if lm_cfg)."""
+    rows = []
+    started = time.time()
+    hyps = [tokenizer.decode(ids) for ids in
+            (greedy(torch.from_numpy(x)[None], torch.tensor([len(x)]))[0] for x in log_probs)]
+    rows.append({"decoder": "greedy", "hyps": hyps, "seconds": time.time() - started})
+    configs = []
+    if beam > 0:
+        configs.append((f"beam {beam}", DecoderConfig(beam_width=beam)))
+    if lm_cfg is not None:
+        configs.append((f"beam {lm_cfg.beam_width} + LM (alpha {lm_cfg.alpha:g}, beta {lm_cfg.beta:g})", lm_cfg))
+    for name, cfg in configs:
+        started = time.time()
+        decoder = BeamSearchDecoder(tokenizer.vocab, cfg)
+        ids = decode_dataset(log_probs, decoder, workers=workers, desc=name)
+        rows.append({"decoder": name, "hyps": [tokenizer.decode(x) for x in ids], "seconds": time.time() - started})
+    for row in rows:
+        # Extra spaces (leading, doubled) are not words: drop them so CER compares like with like.
+        row["hyps"] = [" ".join(h.split()) for h in row["hyps"]]
+        row["cer"], row["wer"] = cer(refs, row["hyps"]), wer(refs, row["hyps"])
+    return rows
+
+
 def main(argv: list[str]) -> None:
     from asr.train import TrainConfig, dev_loader  # the loaders live with training
 
@@ -71,26 +145,37 @@ def main(argv: list[str]) -> None:
     parser.add_argument("checkpoint")
     parser.add_argument("splits", nargs="*", help="split names or LibriSpeech-layout folders")
     parser.add_argument("--root", help="data root holding the splits (default: the one trained with)")
+    parser.add_argument("--beam", type=int, default=32, help="beam width (0: greedy only; default 32)")
+    parser.add_argument("--lm", help="word n-gram LM (ARPA) for a beam + LM row")
+    parser.add_argument("--alpha", type=float, help="LM weight (default: tuned value next to the LM, else 0.5)")
+    parser.add_argument("--beta", type=float, help="word bonus (default: tuned value next to the LM, else 1.0)")
+    parser.add_argument("--workers", type=int, default=default_workers(), help="decoding processes")
     args = parser.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         model, features, tokenizer, config = load_asr_checkpoint(args.checkpoint, device)
-    except CheckpointError as e:
+        lm_cfg = lm_decoder_config(args.lm, max(args.beam, 1), args.alpha, args.beta) if args.lm else None
+        if lm_cfg is not None and not Path(lm_cfg.lm).is_file():
+            raise FileNotFoundError(f"{lm_cfg.lm}: language model file not found")
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
         sys.exit(f"error: {e}")
     cfg = from_dict(TrainConfig, config, source=args.checkpoint)
     if args.root:
         cfg.data.root = args.root
     splits = args.splits or cfg.data.test_splits
-    print(f"| split | utterances | CER | WER | seconds |\n|---|---|---|---|---|")
+    print("| split | decoder | utterances | CER | WER | decoding s |\n|---|---|---|---|---|---|")
     for split in splits:
         started = time.time()
         try:
             loader = dev_loader(cfg, tokenizer, split)
         except FileNotFoundError as e:
             sys.exit(f"error: {e}")
-        result = evaluate(model, features, loader, tokenizer, device)
-        print(f"| {split} | {len(result['refs'])} | {result['cer']:.2%} | {result['wer']:.2%} "
-              f"| {time.time() - started:.1f} |")
+        log_probs, refs = collect_log_probs(model, features, loader, device)
+        forward_seconds = time.time() - started
+        for row in decoding_table(log_probs, refs, tokenizer, args.beam, lm_cfg, args.workers):
+            print(f"| {split} | {row['decoder']} | {len(refs)} | {row['cer']:.2%} | {row['wer']:.2%} "
+                  f"| {row['seconds']:.1f} |", flush=True)
+        print(f"| {split} | (acoustic model) | {len(refs)} | | | {forward_seconds:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import soundfile as sf
 
 from common.synth import babble, corpus_folder, english
 from common.synth.corpus_folder import MARKER, SYNTHETIC_MARKER  # noqa: F401 (re-exported)
-from common.synth.degrade import recorded_in
+from common.synth.degrade import colored_noise, mix_at_snr, recorded_in
 from common.synth.espeak import SAMPLE_RATE, Espeak
 from common.synth.pool import run_chunks
 from common.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, PLAIN_VARIANTS, Speaker,
@@ -68,6 +68,9 @@ class LibriSpeechSpec:
     clean_rate: tuple[int, int] = (140, 190)
     clean_pitch: tuple[int, int] = (30, 70)
     clean_pitch_range: tuple[int, int] = (30, 70)
+    # A quiet room's noise floor under clean recordings: eSpeak's pauses are exact digital zeros,
+    # which no microphone records and which a model would learn to rely on as word boundaries.
+    clean_floor_snr_db: tuple[float, float] = (30.0, 50.0)
     other_variants: tuple[str, ...] = tuple(HARD_VARIANTS)
     other_rate: tuple[int, int] = (95, 260)
     other_pitch: tuple[int, int] = (3, 97)
@@ -107,7 +110,9 @@ class _Utterance:
     rate: int
     pitch: int
     pitch_range: int
-    degrade_seed: int | None  # None: clean recording
+    degrade_seed: int
+    other: bool  # recorded-in degradations; clean recordings only get a noise floor
+    clean_floor_snr_db: tuple[float, float]
     babble_path: str | None
 
 
@@ -123,9 +128,13 @@ def _synth_chunk(jobs: list[_Utterance]) -> list[int]:
         if wave.size == 0:
             raise RuntimeError(f"eSpeak produced no audio for {job.text!r} ({job.voice}), "
                                f"meant for {job.path}")
-        if job.degrade_seed is not None:
+        rng = np.random.default_rng(job.degrade_seed)
+        if job.other:
             bank = babble.load_bank(job.babble_path) if job.babble_path else []
-            wave = recorded_in(wave, np.random.default_rng(job.degrade_seed), bank, SAMPLE_RATE)
+            wave = recorded_in(wave, rng, bank, SAMPLE_RATE)
+        else:
+            floor = colored_noise(str(rng.choice(["white", "pink"])), wave.size, rng)
+            wave = mix_at_snr(wave, floor, rng.uniform(*job.clean_floor_snr_db))
         _write_flac(Path(job.path), wave)
         counts.append(int(wave.size))
     return counts
@@ -285,7 +294,7 @@ def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None
                     jobs.append(_Utterance(
                         path=str(folder / f"{utt_id}.flac"), text=split_texts[index],
                         voice=speaker.voice, rate=rate, pitch=pitch, pitch_range=pitch_range,
-                        degrade_seed=degrade_seed if other else None,
+                        degrade_seed=degrade_seed, other=other, clean_floor_snr_db=spec.clean_floor_snr_db,
                         babble_path=str(babble_path) if other and need_babble else None))
                     speaker_of_job.append((split, speaker))
                     lines.append((utt_id, split_texts[index]))
