@@ -24,6 +24,9 @@ STAGES=(
   "asr_lm|train the word 3-gram LM on the corpus's LM text: asr_lm [--order N] -> data/LibriSpeech/lm.arpa"
   "asr_lm_tune|grid-search LM weight and word bonus on a dev split: asr_lm_tune CHECKPOINT [--split dev-other]"
   "transcribe|print the text of audio files: transcribe CHECKPOINT FILE... [--json] [--lm ARPA]"
+  "kws_baseline|train the KWS CRNN (keyword sheila), then test au-fa-fr and costs: kws_baseline [CONFIG] [key=value ...]"
+  "kws_eval|score a KWS checkpoint on a Speech Commands test list: kws_eval CHECKPOINT [ROOT]"
+  "kws_stream|stream a demo track, FILE.wav or the mic: kws_stream [FILE.wav] [--checkpoint CKPT] [--threshold T] [--mic]"
 )
 
 stage_help() {
@@ -123,6 +126,21 @@ stage_asr_lm_tune() {
 
 stage_transcribe() {
   "$PY" -m asr.transcribe "$@"
+}
+
+stage_kws_baseline() {
+  stage_data --only speech_commands
+  local args
+  mapfile -t args < <(config_and_overrides configs/kws/baseline.json "$@")
+  "$PY" -m kws.train "${args[@]}"
+}
+
+stage_kws_eval() {
+  "$PY" -m kws.evaluate "$@"
+}
+
+stage_kws_stream() {
+  "$PY" -m kws.stream "$@"
 }
 
 main() {

@@ -57,7 +57,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     epochs: int = 10
-    eval_every: int = 500  # steps between dev evaluations (and at every epoch end)
+    eval_every: int = 0  # steps between dev evaluations, besides every epoch end (0: epoch ends only)
     log_every: int = 25
     max_dev_utterances: int = 0  # 0: the whole dev split
     amp: Literal["off", "bf16", "fp16"] = "bf16"  # CUDA only; CPU always trains in float32
@@ -295,7 +295,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
                             lr=scheduler.get_last_lr()[0], audio_seconds_per_second=speed * world)
                 bar.set_postfix(loss=f"{loss_sum / loss_count:.3f}", audio_s_per_s=f"{speed * world:.1f}")
                 loss_sum, loss_count = 0.0, 0
-            if step % cfg.eval_every == 0 and batch_in_epoch < len(sampler):
+            if cfg.eval_every and step % cfg.eval_every == 0 and batch_in_epoch < len(sampler):
                 if main_process:
                     evaluate_dev()
                 if world > 1:

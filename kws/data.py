@@ -1,0 +1,217 @@
+"""Keyword-spotting data: Speech Commands clips as (1 s wave, keyword-or-not label) pairs.
+
+Any Speech Commands layout works (real v0.01 / v0.02 or the synthetic corpus): the splits come from
+`validation_list.txt` / `testing_list.txt` (`common.corpora.speech_commands`), label 1 is the
+keyword's folder and 0 every other word. Clips are padded with zeros or cropped to exactly one
+clip length. Features are computed on the batch by `common.features`, not here.
+
+Training draws positives more often (a seeded `WeightedRandomSampler`) and augments (every
+transform with its own probability): background noise from `_background_noise_` at a random SNR,
+Gaussian noise, volume on the wave; SpecAugment frequency / time masks on the features.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+import torchaudio
+from torch.utils.data import Dataset, RandomSampler, Sampler, WeightedRandomSampler
+
+from common.audio import AudioError, load
+from common.corpora.speech_commands import Clip, background_noises, list_clips, list_words
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DataConfig:
+    root: str = "data/speech_commands"  # a Speech Commands layout folder
+    keyword: str = "sheila"
+    clip_seconds: float = 1.0
+    positive_fraction: float | None = 0.5  # share of positives the sampler draws; null: no oversampling
+    num_workers: int = 0  # loader processes; 0 loads in the training process (one core)
+    on_bad_input: Literal["skip", "raise"] = "skip"  # for list files; unreadable audio is always skipped
+
+
+@dataclass
+class AugmentConfig:
+    """Train-only augmentation; every transform has its own probability (0 turns it off)."""
+
+    background_noise_p: float = 0.3
+    background_snr_db: list[float] = field(default_factory=lambda: [0.0, 20.0])
+    gaussian_noise_p: float = 0.2
+    gaussian_noise_std: float = 0.01
+    volume_p: float = 0.2
+    volume_gain: list[float] = field(default_factory=lambda: [0.25, 1.5])  # linear factor range
+    freq_mask_p: float = 0.5  # SpecAugment, on the log-mel features
+    freq_mask_param: int = 15  # widest mask, in mel bins
+    time_mask_p: float = 0.5
+    time_mask_param: int = 35  # widest mask, in frames
+
+
+def keyword_labels(clips: list[Clip], keyword: str) -> torch.Tensor:
+    """`(len(clips),)` int64: 1 where the clip's word is `keyword`, else 0."""
+    return torch.tensor([int(c.word == keyword) for c in clips], dtype=torch.long)
+
+
+def split_clips(cfg: DataConfig, split: str) -> list[Clip]:
+    """The clips of `split` ("train", "validation", "testing") under `cfg.root`, keyword checked."""
+    words = list_words(cfg.root)
+    if cfg.keyword not in words:
+        raise ValueError(f"{cfg.root}: no folder for keyword {cfg.keyword!r} (words: {', '.join(words)})")
+    return list_clips(cfg.root, split, on_error=cfg.on_bad_input)
+
+
+def pad_or_crop(wave: torch.Tensor, length: int, rng: np.random.Generator | None = None) -> torch.Tensor:
+    """`(samples,)` -> `(length,)`: zeros appended, or a crop (centered; at random with `rng`)."""
+    n = wave.shape[0]
+    if n < length:
+        return torch.nn.functional.pad(wave, (0, length - n))
+    start = (n - length) // 2 if rng is None else int(rng.integers(n - length + 1))
+    return wave[start:start + length]
+
+
+def mix_at_snr(wave: torch.Tensor, noise: torch.Tensor, snr_db: float) -> torch.Tensor:
+    """`wave + noise` `(samples,)` with the noise scaled to `snr_db` below the wave's RMS.
+
+    A silent wave or noise is returned unchanged (no SNR is defined).
+    """
+    wave_rms, noise_rms = wave.pow(2).mean().sqrt(), noise.pow(2).mean().sqrt()
+    if wave_rms == 0 or noise_rms == 0:
+        return wave
+    return wave + noise * (wave_rms / (noise_rms * 10 ** (snr_db / 20)))
+
+
+class WaveAugment:
+    """Wave `(samples,)` + numpy Generator -> augmented wave `(samples,)`; see `AugmentConfig`."""
+
+    def __init__(self, cfg: AugmentConfig, noises: list[torch.Tensor]) -> None:
+        if cfg.background_noise_p > 0 and not noises:
+            raise ValueError("augment.background_noise_p > 0 but no background noise recordings "
+                             "were given (set it to 0 or provide _background_noise_/*.wav)")
+        self.cfg = cfg
+        self.noises = noises
+
+    def __call__(self, wave: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        cfg = self.cfg
+        if rng.random() < cfg.background_noise_p:
+            noise = self.noises[int(rng.integers(len(self.noises)))]
+            if noise.shape[0] < wave.shape[0]:  # loop a short recording
+                noise = noise.repeat(wave.shape[0] // noise.shape[0] + 1)
+            start = int(rng.integers(noise.shape[0] - wave.shape[0] + 1))
+            wave = mix_at_snr(wave, noise[start:start + wave.shape[0]], rng.uniform(*cfg.background_snr_db))
+        if rng.random() < cfg.gaussian_noise_p:
+            wave = wave + cfg.gaussian_noise_std * torch.from_numpy(
+                rng.standard_normal(wave.shape[0]).astype(np.float32))
+        if rng.random() < cfg.volume_p:
+            wave = wave * float(rng.uniform(*cfg.volume_gain))
+        return wave.clamp(-1.0, 1.0)
+
+
+def load_background_noises(root: str, sample_rate: int) -> list[torch.Tensor]:
+    """Every readable `_background_noise_/*.wav` under `root` as `(samples,)` waves."""
+    waves = []
+    for path in background_noises(root):
+        try:
+            waves.append(load(path, sample_rate))
+        except AudioError as e:
+            log.warning("skipping background noise: %s", e)
+    return waves
+
+
+def make_wave_augment(cfg: AugmentConfig, root: str, sample_rate: int) -> WaveAugment:
+    """The wave augmentation of `cfg`, with noises from `root` when background noise is on."""
+    noises = load_background_noises(root, sample_rate) if cfg.background_noise_p > 0 else []
+    return WaveAugment(cfg, noises)
+
+
+class SpecAugment(torch.nn.Module):
+    """One frequency mask and one time mask on `(batch, n_mels, time)`, each per clip (iid) with its
+    own probability per batch; masked values become 0 (torchaudio's masking)."""
+
+    def __init__(self, cfg: AugmentConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.freq_mask = torchaudio.transforms.FrequencyMasking(cfg.freq_mask_param, iid_masks=True)
+        self.time_mask = torchaudio.transforms.TimeMasking(cfg.time_mask_param, iid_masks=True)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        x = feats.unsqueeze(1)  # iid masks need a channel dim
+        if self.cfg.freq_mask_p > 0 and torch.rand(()) < self.cfg.freq_mask_p:
+            x = self.freq_mask(x)
+        if self.cfg.time_mask_p > 0 and torch.rand(()) < self.cfg.time_mask_p:
+            x = self.time_mask(x)
+        return x.squeeze(1)
+
+
+class KeywordDataset(Dataset):
+    """Item i -> {"wave": (clip_samples,), "label": int, "index": i}, or None for unreadable audio.
+
+    Augmentation draws from a generator seeded by (seed, epoch, index): an item gets the same
+    augmentation in whatever worker loads it and after a resume.
+    """
+
+    def __init__(self, clips: list[Clip], keyword: str, sample_rate: int, clip_samples: int, *,
+                 augment: WaveAugment | None = None, seed: int = 0) -> None:
+        self.clips = clips
+        self.labels = keyword_labels(clips, keyword)
+        self.sample_rate = sample_rate
+        self.clip_samples = clip_samples
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict | None:
+        try:
+            wave = load(self.clips[index].path, self.sample_rate)
+        except AudioError as e:
+            log.warning("skipping clip: %s", e)
+            return None
+        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
+        wave = pad_or_crop(wave, self.clip_samples, rng)
+        if self.augment is not None:
+            wave = self.augment(wave, rng)
+        return {"wave": wave, "label": int(self.labels[index]), "index": index}
+
+
+def collate(items: list[dict | None]) -> dict:
+    """Stack items; unreadable ones (None) are dropped and counted.
+
+    Returns waves (batch, clip_samples), labels (batch,), indices (batch,), skipped (int).
+    """
+    good = [item for item in items if item is not None]
+    return {
+        "waves": torch.stack([item["wave"] for item in good]) if good else torch.zeros(0, 0),
+        "labels": torch.tensor([item["label"] for item in good], dtype=torch.long),
+        "indices": torch.tensor([item["index"] for item in good], dtype=torch.long),
+        "skipped": len(items) - len(good),
+    }
+
+
+def epoch_sampler(labels: torch.Tensor, positive_fraction: float | None, seed: int, epoch: int
+                  ) -> Sampler[int]:
+    """`len(labels)` draws per epoch, seeded by (seed, epoch).
+
+    With `positive_fraction` f, draws are with replacement and a draw is a positive with
+    probability f (each positive weighs f / n_pos, each negative (1 - f) / n_neg); with None, a
+    plain shuffle.
+    """
+    generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
+    if positive_fraction is None:
+        return RandomSampler(range(len(labels)), generator=generator)
+    if not 0.0 < positive_fraction < 1.0:
+        raise ValueError(f"data.positive_fraction must be in (0, 1) or null, got {positive_fraction}")
+    n_pos = int(labels.sum())
+    n_neg = len(labels) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"cannot oversample: the training split has {n_pos} positive and {n_neg} "
+                         f"negative clips")
+    weights = torch.where(labels == 1, positive_fraction / n_pos, (1 - positive_fraction) / n_neg)
+    return WeightedRandomSampler(weights.double(), num_samples=len(labels), replacement=True,
+                                 generator=generator)

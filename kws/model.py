@@ -1,0 +1,118 @@
+"""The keyword-spotting CRNN of the "Deep Learning in Audio" course, every size from a config.
+
+    log-mel (batch, n_mels, time)
+      -> Conv2d(1 -> C, kernel (kf, kt), stride (sf, st)) over (freq, time), no padding
+      -> flatten channels x freq: (batch, T', C * F')     F' = (n_mels - kf) // sf + 1
+      -> RNN (GRU / LSTM / vanilla; unidirectional, batch_first): (batch, T', H)
+      -> attention: energy = Linear(H, H) -> tanh -> Linear(H, 1), softmax over time, weighted sum
+      -> Linear(H, num_classes) logits
+
+Like the course model there is no non-linearity between the convolution and the RNN. Everything is
+causal except the attention, which looks at the whole clip; `kws.stream` makes it causal by
+attending over a sliding window of the last RNN outputs.
+The compression experiments build smaller students from the same class by changing the config.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+RNN_TYPES = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
+
+
+@dataclass
+class ModelConfig:
+    """CRNN sizes; kernel and stride are (freq, time)."""
+
+    cnn_out_channels: int = 8
+    kernel_size: list[int] = field(default_factory=lambda: [5, 20])
+    stride: list[int] = field(default_factory=lambda: [2, 8])
+    rnn_type: Literal["gru", "lstm", "rnn"] = "gru"
+    hidden_size: int = 32
+    num_layers: int = 2
+    dropout: float = 0.1  # between RNN layers (PyTorch ignores it for one layer)
+    num_classes: int = 2
+
+
+class Attention(nn.Module):
+    """Additive self-attention pooling: `(batch, time, hidden)` -> `(batch, hidden)`."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.energy = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.Tanh(),
+                                    nn.Linear(hidden_size, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = torch.softmax(self.energy(x), dim=-2)  # (batch, time, 1)
+        return (weights * x).sum(dim=-2)
+
+
+class CRNN(nn.Module):
+    """Log-mel `(batch, n_mels, time)` -> logits `(batch, num_classes)`.
+
+    The clip must have at least kernel_size[1] frames (20 frames = 0.2 s for the course setup).
+    """
+
+    def __init__(self, n_mels: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        _validate(n_mels, cfg)
+        self.cfg = cfg
+        self.n_mels = n_mels
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, cfg.cnn_out_channels, kernel_size=tuple(cfg.kernel_size),
+                      stride=tuple(cfg.stride)),
+            nn.Flatten(start_dim=1, end_dim=2),  # (batch, C * F', T'), channel-major
+        )
+        self.conv_out_frequency = (n_mels - cfg.kernel_size[0]) // cfg.stride[0] + 1
+        self.rnn = RNN_TYPES[cfg.rnn_type](
+            input_size=self.conv_out_frequency * cfg.cnn_out_channels, hidden_size=cfg.hidden_size,
+            num_layers=cfg.num_layers, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+            batch_first=True)
+        self.attention = Attention(cfg.hidden_size)
+        self.classifier = nn.Linear(cfg.hidden_size, cfg.num_classes)
+
+    @property
+    def kernel_time(self) -> int:
+        return self.cfg.kernel_size[1]
+
+    @property
+    def stride_time(self) -> int:
+        return self.cfg.stride[1]
+
+    def conv_frames(self, feats: torch.Tensor) -> torch.Tensor:
+        """Log-mel `(batch, n_mels, time)` -> RNN inputs `(batch, T', C * F')`,
+        T' = (time - kernel_time) // stride_time + 1."""
+        if feats.dim() != 3 or feats.shape[1] != self.n_mels:
+            raise ValueError(f"expected log-mel features (batch, {self.n_mels}, time), "
+                             f"got {tuple(feats.shape)}")
+        if feats.shape[2] < self.kernel_time:
+            raise ValueError(f"need at least {self.kernel_time} feature frames, got {feats.shape[2]}")
+        return self.conv(feats.unsqueeze(1)).transpose(1, 2)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        outputs, _ = self.rnn(self.conv_frames(feats))  # (batch, T', hidden)
+        return self.classifier(self.attention(outputs))
+
+
+def _validate(n_mels: int, cfg: ModelConfig) -> None:
+    if cfg.rnn_type not in RNN_TYPES:
+        raise ValueError(f"model.rnn_type must be one of {sorted(RNN_TYPES)}, got {cfg.rnn_type!r}")
+    for name in ("kernel_size", "stride"):
+        value = getattr(cfg, name)
+        if len(value) != 2 or min(value) < 1:
+            raise ValueError(f"model.{name} must be two positive ints (freq, time), got {value}")
+    if cfg.kernel_size[0] > n_mels:
+        raise ValueError(f"model.kernel_size[0] ({cfg.kernel_size[0]}) exceeds the {n_mels} mel bins")
+    if min(cfg.cnn_out_channels, cfg.hidden_size, cfg.num_layers) < 1 or cfg.num_classes < 2:
+        raise ValueError("model.cnn_out_channels, hidden_size, num_layers must be >= 1 and "
+                         "num_classes >= 2")
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise ValueError(f"model.dropout must be in [0, 1), got {cfg.dropout}")
+
+
+def keyword_probability(logits: torch.Tensor) -> torch.Tensor:
+    """Logits `(batch, num_classes)` -> keyword score `(batch,)`: softmax probability of class 1."""
+    return torch.softmax(logits, dim=-1)[:, 1]

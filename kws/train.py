@@ -1,0 +1,214 @@
+"""Train the keyword-spotting CRNN: one hand-written loop.
+
+    python -m kws.train configs/kws/baseline.json [key=value ...]
+
+A run lives in logs/<stage>/<name>/. Each epoch ends with au-fa-fr on the validation split;
+`best.pt` is the epoch with the lowest, `last.pt` the latest. If the run folder holds `last.pt`,
+training resumes after the last finished epoch and gives the same result as an uninterrupted run:
+every random draw of an epoch (sampler, augmentation, dropout, masks) is seeded by (seed, epoch).
+The run ends by scoring `best.pt` on the test split (results.md) and drawing its FA/FR curves.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from common.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from common.config import ConfigError, load_config, to_dict
+from common.features import FeatureConfig, make_features
+from common.metrics import au_fa_fr, fa_fr_curve
+from common.runlog import RunLog, plot_curves, read_metrics
+from common.seed import seed_everything, seed_worker
+from kws.data import (AugmentConfig, DataConfig, KeywordDataset, SpecAugment, collate, epoch_sampler,
+                      make_wave_augment, split_clips)
+from kws import profile
+from kws.evaluate import eval_loader, plot_fa_fr, predict
+from kws.model import CRNN, ModelConfig
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-4  # Adam
+    weight_decay: float = 1e-5
+    grad_clip: float = 5.0  # max global gradient norm
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "kws_baseline"  # runs go to logs/<stage>/<name>
+    name: str = "default"
+    seed: int = 0
+    epochs: int = 20
+    batch_size: int = 128
+    threads: int = 1  # torch threads; 0 leaves torch's default (all cores)
+    log_every: int = 25  # steps between train-loss records
+    resume: bool = True  # continue from last.pt when the run folder has one
+    features: FeatureConfig = field(default_factory=lambda: FeatureConfig(kind="logmel", n_mels=40))
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The torch seed of one epoch (dropout, SpecAugment): a function of (seed, epoch) only."""
+    return int(np.random.SeedSequence([seed, epoch, 1]).generate_state(1)[0])
+
+
+def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) -> Path:
+    """Train (or resume) the run described by `cfg`; returns the run folder."""
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    run_dir = Path(log_root) / cfg.stage / cfg.name
+    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    resume_state = load_checkpoint(last_path) if cfg.resume and last_path.exists() else None
+    run = RunLog(cfg.stage, cfg.name, to_dict(cfg), seed=cfg.seed, device=str(device), root=log_root,
+                 quiet=quiet)
+
+    sample_rate = cfg.features.sample_rate
+    clip_samples = round(cfg.data.clip_seconds * sample_rate)
+    train_clips = split_clips(cfg.data, "train")
+    augment = make_wave_augment(cfg.augment, cfg.data.root, sample_rate)
+    dataset = KeywordDataset(train_clips, cfg.data.keyword, sample_rate, clip_samples, augment=augment,
+                             seed=cfg.seed)
+    dev = eval_loader(cfg.data.root, "validation", cfg.data.keyword, sample_rate, clip_samples,
+                      num_workers=cfg.data.num_workers)
+    n_pos = int(dataset.labels.sum())
+    run.info(f"data: {cfg.data.root}, keyword {cfg.data.keyword!r}: train {len(dataset)} clips "
+             f"({n_pos} positive, {n_pos / len(dataset):.2%}), validation {len(dev.dataset)} clips "
+             f"({int(dev.dataset.labels.sum())} positive); sampler positive share "
+             f"{cfg.data.positive_fraction if cfg.data.positive_fraction is not None else 'natural'}")
+
+    features = make_features(cfg.features).to(device)
+    model = CRNN(features.num_features, cfg.model).to(device)
+    spec_augment = SpecAugment(cfg.augment)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+
+    epoch, step, best_metric, best_epoch, skipped_clips, train_seconds = 0, 0, float("inf"), -1, 0, 0.0
+    if resume_state is not None:
+        load_model_state(model, resume_state["model"], str(last_path))
+        optimizer.load_state_dict(resume_state["optimizer"])
+        epoch, step = resume_state["epoch"], resume_state["step"]
+        best_metric, best_epoch = resume_state["best_au_fa_fr"], resume_state["best_epoch"]
+        skipped_clips, train_seconds = resume_state["skipped_clips"], resume_state["train_seconds"]
+
+    def checkpoint_state() -> dict:
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                "step": step, "best_au_fa_fr": best_metric, "best_epoch": best_epoch,
+                "skipped_clips": skipped_clips, "train_seconds": train_seconds, "config": to_dict(cfg)}
+
+    params = sum(p.numel() for p in model.parameters())
+    run.info(f"model: {params:,} parameters, device {device}, {torch.get_num_threads()} thread(s), "
+             f"{len(dataset) // cfg.batch_size + 1} batches per epoch"
+             + (f"; resuming after epoch {epoch}" if resume_state is not None else ""))
+    while epoch < cfg.epochs:
+        started = time.time()
+        torch.manual_seed(epoch_seed(cfg.seed, epoch))
+        dataset.epoch = epoch
+        sampler = epoch_sampler(dataset.labels, cfg.data.positive_fraction, cfg.seed, epoch)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
+                                             collate_fn=collate, num_workers=cfg.data.num_workers,
+                                             worker_init_fn=seed_worker)
+        model.train()
+        epoch_loss, epoch_batches, window_loss, window_batches = 0.0, 0, 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=quiet, dynamic_ncols=True)
+        for batch in bar:
+            skipped_clips += batch["skipped"]
+            if batch["waves"].shape[0] == 0:
+                continue
+            with torch.no_grad():
+                feats, _ = features(batch["waves"].to(device))
+                feats = spec_augment(feats)
+            loss = F.cross_entropy(model(feats), batch["labels"].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            optimizer.step()
+            step += 1
+            epoch_loss, epoch_batches = epoch_loss + loss.item(), epoch_batches + 1
+            window_loss, window_batches = window_loss + loss.item(), window_batches + 1
+            if step % cfg.log_every == 0:
+                run.metrics(step=step, epoch=epoch, train_loss=window_loss / window_batches)
+                bar.set_postfix(loss=f"{window_loss / window_batches:.4f}")
+                window_loss, window_batches = 0.0, 0
+        train_seconds += time.time() - started
+        probs, labels, dev_skipped = predict(model, features, dev, device)
+        metric = au_fa_fr(probs, labels)
+        epoch += 1
+        improved = metric < best_metric
+        if improved:
+            best_metric, best_epoch = metric, epoch
+        run.metrics(step=step, epoch=epoch, epoch_train_loss=epoch_loss / max(1, epoch_batches),
+                    val_au_fa_fr=metric, epoch_seconds=time.time() - started, train_seconds=train_seconds)
+        unreadable = skipped_clips + dev_skipped
+        run.info(f"epoch {epoch}: train loss {epoch_loss / max(1, epoch_batches):.4f}, validation "
+                 f"au-fa-fr {metric:.3e}{' (best)' if improved else ''}, {time.time() - started:.0f} s"
+                 + (f", {unreadable} unreadable clips skipped so far" if unreadable else ""))
+        if improved:
+            save_checkpoint(best_path, checkpoint_state())
+        save_checkpoint(last_path, checkpoint_state())
+        records = read_metrics(run.metrics_path)
+        plot_curves(records, ["train_loss", "epoch_train_loss"], run.dir / "loss.png",
+                    title="cross-entropy (train)", log_y=True)
+        plot_curves(records, ["val_au_fa_fr"], run.dir / "au_fa_fr.png", x="epoch",
+                    title="au-fa-fr (validation)", log_y=True)
+
+    run.info(f"training done: {epoch} epochs, {step} steps, {train_seconds / 60:.1f} min of training "
+             f"(without validation), best validation au-fa-fr {best_metric:.3e} at epoch {best_epoch}")
+    report_best(cfg, best_path, device, run)
+    run.close()
+    return run_dir
+
+
+def report_best(cfg: TrainConfig, best_path: Path, device: torch.device, run: RunLog) -> None:
+    """Score best.pt on validation and test: results.md, metrics and fa_fr.png."""
+    state = load_checkpoint(best_path)
+    features = make_features(cfg.features).to(device)
+    model = CRNN(features.num_features, cfg.model).to(device)
+    load_model_state(model, state["model"], str(best_path))
+    sample_rate, clip_samples = cfg.features.sample_rate, round(cfg.data.clip_seconds * cfg.features.sample_rate)
+    curves, rows = {}, ["| split | clips | positives | au-fa-fr |", "|---|---|---|---|"]
+    for split in ("validation", "testing"):
+        loader = eval_loader(cfg.data.root, split, cfg.data.keyword, sample_rate, clip_samples,
+                             num_workers=cfg.data.num_workers)
+        probs, labels, _ = predict(model, features, loader, device)
+        metric = au_fa_fr(probs, labels)
+        _, fa, fr = fa_fr_curve(probs, labels)
+        curves[f"{split} ({metric:.2e})"] = (fa, fr)
+        rows.append(f"| {split} | {len(labels)} | {int(labels.sum())} | {metric:.3e} |")
+        run.metrics(step=-1, epoch=state["epoch"], split=split, best_au_fa_fr=metric)
+    plot_fa_fr(curves, run.dir / "fa_fr.png", f"best.pt (epoch {state['epoch']}), keyword {cfg.data.keyword!r}")
+    example, _ = features(torch.zeros(1, clip_samples, device=device))
+    cost = profile.measure(model, example)
+    run.metrics(step=-1, epoch=state["epoch"], **cost.as_dict())
+    table = "\n".join(rows)
+    costs = (f"{cost.params:,} parameters, state_dict file {cost.state_dict_bytes:,} bytes, "
+             f"{cost.macs:,} MACs per {clip_samples / sample_rate:g} s clip (thop), CPU latency "
+             f"{cost.latency_ms:.3f} ms median (batch 1, 1 thread, model only)")
+    (run.dir / "results.md").write_text(f"{best_path} (epoch {state['epoch']})\n\n{table}\n\n{costs}\n")
+    run.info(f"best.pt (epoch {state['epoch']}):\n{table}\n{costs}\nlogs: {run.dir}")
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        sys.exit(0 if argv else 2)
+    config_path, overrides = (argv[0], argv[1:]) if "=" not in argv[0] else (None, argv)
+    try:
+        cfg = load_config(TrainConfig, config_path, overrides)
+    except ConfigError as e:
+        sys.exit(f"error: {e}")
+    train(cfg)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,116 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from kws.data import (AugmentConfig, DataConfig, KeywordDataset, WaveAugment, collate, epoch_sampler,
+                      keyword_labels, make_wave_augment, mix_at_snr, pad_or_crop, split_clips)
+
+WORD_PITCH = {"sheila": 1200.0, "yes": 500.0, "no": 700.0, "cat": 2000.0}
+
+
+def write_speech_commands_tree(root: Path, n_speakers: int = 12, seed: int = 0) -> Path:
+    """A tiny Speech Commands layout: every speaker says every word of WORD_PITCH once as a tone.
+
+    Speakers 0..n-5 train, n-4..n-3 validation, n-2..n-1 testing; a 2 s white noise in
+    _background_noise_. Returns `root`.
+    """
+    rng = np.random.default_rng(seed)
+    lists = {"validation": [], "testing": []}
+    for s in range(n_speakers):
+        speaker = f"{0xabc00000 + s:08x}"
+        for word, pitch in WORD_PITCH.items():
+            n = 16000 if s % 3 else 12000  # some clips shorter than a second
+            t = np.arange(4000) / 16000
+            clip = 0.003 * rng.standard_normal(n)
+            start = int(rng.integers(0, n - 4000))
+            clip[start:start + 4000] += 0.3 * np.sin(2 * np.pi * pitch * t) * np.hanning(4000)
+            (root / word).mkdir(parents=True, exist_ok=True)
+            sf.write(root / word / f"{speaker}_nohash_0.wav", clip.astype(np.float32), 16000, subtype="PCM_16")
+            if s >= n_speakers - 4:
+                lists["validation" if s < n_speakers - 2 else "testing"].append(f"{word}/{speaker}_nohash_0.wav")
+    for split, entries in lists.items():
+        (root / f"{split}_list.txt").write_text("".join(e + "\n" for e in sorted(entries)))
+    (root / "_background_noise_").mkdir()
+    sf.write(root / "_background_noise_" / "white_noise.wav",
+             (0.1 * rng.standard_normal(32000)).astype(np.float32), 16000, subtype="PCM_16")
+    return root
+
+
+@pytest.fixture()
+def tree(tmp_path) -> Path:
+    return write_speech_commands_tree(tmp_path / "sc")
+
+
+def test_labels_and_splits_follow_the_keyword_and_the_list_files(tree):
+    cfg = DataConfig(root=str(tree), keyword="sheila")
+    train, val, test = (split_clips(cfg, s) for s in ("train", "validation", "testing"))
+    assert (len(train), len(val), len(test)) == (32, 8, 8)
+    assert {c.speaker for c in val}.isdisjoint({c.speaker for c in train})
+    labels = keyword_labels(train, "sheila")
+    assert labels.tolist() == [int(c.word == "sheila") for c in train]
+    assert int(labels.sum()) == 8
+
+
+def test_a_missing_keyword_is_named(tree):
+    with pytest.raises(ValueError, match="'marvin'"):
+        split_clips(DataConfig(root=str(tree), keyword="marvin"), "train")
+
+
+def test_pad_or_crop():
+    wave = torch.arange(10, dtype=torch.float32)
+    assert pad_or_crop(wave, 13).tolist() == list(range(10)) + [0, 0, 0]
+    assert pad_or_crop(wave, 4).tolist() == [3, 4, 5, 6]  # centered
+    crop = pad_or_crop(wave, 4, np.random.default_rng(0))
+    assert crop.shape == (4,) and crop[1:].tolist() == [crop[0] + 1, crop[0] + 2, crop[0] + 3]
+
+
+def test_mix_at_snr_hits_the_requested_snr():
+    rng = np.random.default_rng(0)
+    wave = torch.from_numpy(rng.standard_normal(16000).astype(np.float32)) * 0.2
+    noise = torch.from_numpy(rng.standard_normal(16000).astype(np.float32)) * 3.0
+    mixed = mix_at_snr(wave, noise, 10.0)
+    snr = 10 * torch.log10(wave.pow(2).mean() / (mixed - wave).pow(2).mean())
+    assert abs(snr.item() - 10.0) < 1e-3
+    assert torch.equal(mix_at_snr(torch.zeros(100), noise[:100], 10.0), torch.zeros(100))
+
+
+def test_oversampling_draws_the_requested_share_of_positives_reproducibly():
+    labels = torch.zeros(20000, dtype=torch.long)
+    labels[:400] = 1  # 2 % positives
+    draws = list(epoch_sampler(labels, 0.5, seed=0, epoch=0))
+    assert len(draws) == 20000
+    assert abs(labels[draws].float().mean().item() - 0.5) < 0.02
+    assert draws == list(epoch_sampler(labels, 0.5, seed=0, epoch=0))
+    assert draws != list(epoch_sampler(labels, 0.5, seed=0, epoch=1))
+    plain = list(epoch_sampler(labels, None, seed=0, epoch=0))
+    assert sorted(plain) == list(range(20000))
+    with pytest.raises(ValueError, match="positive_fraction"):
+        epoch_sampler(labels, 1.5, seed=0, epoch=0)
+
+
+def test_augmentation_is_seeded_by_seed_epoch_and_index(tree):
+    cfg = AugmentConfig(background_noise_p=1.0, gaussian_noise_p=1.0, volume_p=1.0)
+    augment = make_wave_augment(cfg, str(tree), 16000)
+    clips = split_clips(DataConfig(root=str(tree)), "train")
+    dataset = KeywordDataset(clips, "sheila", 16000, 16000, augment=augment, seed=3)
+    plain = KeywordDataset(clips, "sheila", 16000, 16000)
+    first, again = dataset[5]["wave"], dataset[5]["wave"]
+    assert torch.equal(first, again) and not torch.equal(first, plain[5]["wave"])
+    dataset.epoch = 1
+    assert not torch.equal(first, dataset[5]["wave"])
+    with pytest.raises(ValueError, match="background"):
+        WaveAugment(cfg, [])
+
+
+def test_a_bad_clip_is_skipped_and_counted(tree):
+    clips = split_clips(DataConfig(root=str(tree)), "train")
+    clips[0].path.write_bytes(b"RIFF\x00\x00")  # truncated header
+    dataset = KeywordDataset(clips, "sheila", 16000, 16000)
+    assert dataset[0] is None
+    batch = collate([dataset[i] for i in range(4)])
+    assert batch["skipped"] == 1
+    assert batch["waves"].shape == (3, 16000)
+    assert batch["labels"].tolist() == [int(clips[i].word == "sheila") for i in range(1, 4)]

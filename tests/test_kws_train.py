@@ -1,0 +1,53 @@
+import json
+
+import torch
+
+from common.checkpoint import load_checkpoint
+from common.config import load_config
+from common.runlog import read_metrics
+from kws import evaluate, stream
+from kws.train import TrainConfig, train
+from test_kws_data import write_speech_commands_tree
+
+
+def tiny_config(root, *overrides) -> TrainConfig:
+    return load_config(TrainConfig, None, [
+        f"data.root={root}", "batch_size=8", "log_every=2", "optim.lr=0.003", "model.hidden_size=16",
+        "augment.background_noise_p=0.5", *overrides])
+
+
+def test_training_writes_checkpoints_metrics_and_plots_and_evaluate_reads_them(tmp_path, capsys):
+    root = write_speech_commands_tree(tmp_path / "sc")
+    run_dir = train(tiny_config(root, "epochs=2"), log_root=tmp_path / "logs", quiet=True)
+    for name in ("best.pt", "last.pt", "metrics.jsonl", "loss.png", "au_fa_fr.png", "fa_fr.png", "results.md"):
+        assert (run_dir / name).is_file(), name
+    records = read_metrics(run_dir / "metrics.jsonl")
+    per_epoch = [r for r in records if "val_au_fa_fr" in r]
+    assert [r["epoch"] for r in per_epoch] == [1, 2]
+    assert all(0.0 <= r["val_au_fa_fr"] < 1.0 for r in per_epoch)
+    assert any("train_loss" in r for r in records)
+    best = load_checkpoint(run_dir / "best.pt")
+    assert best["best_au_fa_fr"] == min(r["val_au_fa_fr"] for r in per_epoch)
+
+    assert evaluate.main([str(run_dir / "best.pt"), str(root), "--runs", "3", "--out", str(tmp_path / "eval")]) == 0
+    printed = capsys.readouterr().out
+    assert "au-fa-fr" in printed and "MACs per clip" in printed
+    result = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert (result["clips"], result["positives"], result["split"]) == (8, 2, "testing")
+
+    # The streaming demo runs end to end on the checkpoint (a track of 3 + 1 test clips).
+    assert stream.main(["--checkpoint", str(run_dir / "best.pt"), "--negatives", "3", "--positives", "1",
+                        "--out", str(tmp_path / "demo.png")]) == 0
+    assert (tmp_path / "demo.png").is_file()
+    assert "detections" in capsys.readouterr().out
+
+
+def test_resuming_after_an_epoch_gives_the_uninterrupted_result(tmp_path):
+    root = write_speech_commands_tree(tmp_path / "sc")
+    straight = train(tiny_config(root, "epochs=2", "name=straight"), log_root=tmp_path / "logs", quiet=True)
+    train(tiny_config(root, "epochs=1", "name=resumed"), log_root=tmp_path / "logs", quiet=True)
+    resumed = train(tiny_config(root, "epochs=2", "name=resumed"), log_root=tmp_path / "logs", quiet=True)
+    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(resumed / "last.pt")
+    assert (a["epoch"], a["step"]) == (b["epoch"], b["step"]) == (2, 8)
+    for key in a["model"]:
+        torch.testing.assert_close(a["model"][key], b["model"][key], rtol=0, atol=0)
