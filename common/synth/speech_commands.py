@@ -97,15 +97,18 @@ class SpeechCommandsSpec:
     n_speakers: int = 2000
     words_per_speaker: tuple[int, int] = (3, 10)  # inclusive range, drawn per speaker
     repetitions: tuple[int, int] = (1, 3)  # inclusive range, drawn per (speaker, word)
-    hard_voice_fraction: float = 0.15  # speakers with whispered/creaky/Klatt/robotic variants
+    hard_voice_fraction: float = 0.3  # speakers with whispered/creaky/Klatt/robotic variants
     rate: tuple[int, int] = (120, 220)  # words per minute: keeps every word under a second
     pitch: tuple[int, int] = (20, 80)
     pitch_range: tuple[int, int] = (20, 80)
     level_dbfs: tuple[float, float] = (-32.0, -16.0)  # RMS of the spoken word
     floor_snr_db: tuple[float, float] = (25.0, 45.0)  # noise floor under every clip
     floor_reverb: float = 0.1  # probability of a small dry room for a clip not degraded
-    degraded_fraction: float = 0.35  # clips in hard conditions, in every split alike
-    degraded_snr_db: tuple[float, float] = (-5.0, 15.0)
+    # Hard enough that the baseline's test au-fa-fr (~5e-5, the course's real-data range is
+    # 3-3.9e-5) rests on several misranked positives, not one: with 0.35 / (-5, 15) dB / 0.15
+    # hard voices a single clip decided it (4.9e-6), leaving compression nothing to measure.
+    degraded_fraction: float = 0.6  # clips in hard conditions, in every split alike
+    degraded_snr_db: tuple[float, float] = (-10.0, 10.0)
     degraded_reverb: float = 0.5  # probability of reverberation for a degraded clip
     degraded_band_limit: float = 0.2  # probability of a telephone-like band for a degraded clip
     validation_percentage: float = 10.0
