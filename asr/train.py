@@ -29,9 +29,9 @@ from asr.data import (AugmentConfig, DataConfig, DurationBatchSampler, SpeechDat
 from asr.evaluate import evaluate, load_asr_checkpoint, write_examples
 from asr.model import DeepSpeech2, ModelConfig
 from asr.text import TextConfig, build_tokenizer, normalize, tokenizer_from_dict
-from common.checkpoint import load_checkpoint, require_same, save_checkpoint
+from common.checkpoint import CheckpointError, load_checkpoint, require_same, save_checkpoint
 from common.corpora.librispeech import list_utterances
-from common.config import ConfigError, load_config, to_dict
+from common.config import ConfigError, config_from_argv, require_resumable, to_dict
 from common.features import FeatureConfig, make_features
 from common.runlog import RunLog, plot_curves, read_metrics
 from common.seed import seed_everything, seed_worker
@@ -182,6 +182,8 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
     run_dir = Path(log_root) / cfg.stage / cfg.name
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     resume_state = load_checkpoint(last_path) if cfg.resume and last_path.exists() else None
+    if resume_state is not None:
+        require_resumable(resume_state["config"], to_dict(cfg), str(run_dir))
     run = RunLog(cfg.stage, cfg.name, to_dict(cfg), seed=cfg.seed, device=str(device), root=log_root,
                  quiet=quiet) if main_process else None
 
@@ -332,16 +334,11 @@ def report_test(cfg: TrainConfig, checkpoint: Path, device: torch.device, run: R
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__)
-        sys.exit(0 if argv else 2)
-    config_path, overrides = (argv[0], argv[1:]) if "=" not in argv[0] else (None, argv)
+    cfg = config_from_argv(TrainConfig, argv, __doc__)
     try:
-        cfg = load_config(TrainConfig, config_path, overrides)
-    except ConfigError as e:
+        train(cfg)
+    except (ConfigError, CheckpointError) as e:  # e.g. a run folder holding another config
         sys.exit(f"error: {e}")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    train(cfg)
 
 
 if __name__ == "__main__":

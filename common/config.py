@@ -188,3 +188,39 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: list
 def to_dict(config: Any) -> dict:
     """The config as plain JSON-ready data (what a run saves as config.json)."""
     return dataclasses.asdict(config)
+
+
+def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two resolved configs, as 'key: old -> new'."""
+    changed = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return changed
+
+
+def require_resumable(saved: dict, current: dict, run_dir: str, ignore: tuple[str, ...] = ("resume",)) -> None:
+    """Refuse to resume a run folder whose saved config differs from the current one.
+
+    Resuming with other settings would silently mix two experiments in one folder.
+    """
+    changed = [c for c in differences(saved, current) if c.split(":")[0] not in ignore]
+    if changed:
+        shown = "; ".join(changed[:4]) + (f"; and {len(changed) - 4} more" if len(changed) > 4 else "")
+        raise ConfigError(f"{run_dir} holds a run with another config ({shown}): choose another name=..., "
+                          f"set resume=false to start over, or delete the folder")
+
+
+def config_from_argv(schema: type[T], argv: list[str], usage: str) -> T:
+    """`[CONFIG.json] [key=value ...]` from a command line; help or a bad config exits with one line."""
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage)
+        raise SystemExit(0 if argv else 2)
+    config_path, overrides = (argv[0], argv[1:]) if "=" not in argv[0] else (None, argv)
+    try:
+        return load_config(schema, config_path, overrides)
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}") from None

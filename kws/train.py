@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from common.checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from common.config import ConfigError, load_config, to_dict
+from common.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from common.config import ConfigError, config_from_argv, require_resumable, to_dict
 from common.features import FeatureConfig, make_features
 from common.metrics import au_fa_fr, fa_fr_curve
 from common.runlog import RunLog, plot_curves, read_metrics
@@ -71,6 +71,9 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
     run_dir = Path(log_root) / cfg.stage / cfg.name
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     resume_state = load_checkpoint(last_path) if cfg.resume and last_path.exists() else None
+    if resume_state is not None:
+        # More epochs extend a run: the learning rate does not depend on the epoch count.
+        require_resumable(resume_state["config"], to_dict(cfg), str(run_dir), ignore=("resume", "epochs"))
     run = RunLog(cfg.stage, cfg.name, to_dict(cfg), seed=cfg.seed, device=str(device), root=log_root,
                  quiet=quiet)
 
@@ -199,15 +202,11 @@ def report_best(cfg: TrainConfig, best_path: Path, device: torch.device, run: Ru
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__)
-        sys.exit(0 if argv else 2)
-    config_path, overrides = (argv[0], argv[1:]) if "=" not in argv[0] else (None, argv)
+    cfg = config_from_argv(TrainConfig, argv, __doc__)
     try:
-        cfg = load_config(TrainConfig, config_path, overrides)
-    except ConfigError as e:
+        train(cfg)
+    except (ConfigError, CheckpointError) as e:  # e.g. a run folder holding another config
         sys.exit(f"error: {e}")
-    train(cfg)
 
 
 if __name__ == "__main__":

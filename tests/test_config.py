@@ -127,3 +127,14 @@ def test_invalid_json_names_file_and_line(tmp_path):
     bad.write_text('{\n  "epochs": 3,\n}')
     with pytest.raises(ConfigError, match=r"bad\.json:3:1: invalid JSON"):
         load_config(Experiment, bad)
+
+
+def test_resuming_a_folder_with_another_config_names_the_changes():
+    from common.config import require_resumable
+
+    saved = to_dict(Experiment())
+    require_resumable(saved, to_dict(Experiment()), "logs/x")  # same config: fine
+    changed = to_dict(load_config(Experiment, None, ["optim.lr=0.5", "epochs=3"]))
+    with pytest.raises(ConfigError) as e:
+        require_resumable(saved, changed, "logs/x")
+    assert "logs/x holds a run with another config (epochs: 10 -> 3; optim.lr: 0.001 -> 0.5)" in str(e.value)
