@@ -20,6 +20,8 @@ STAGES=(
   "data|make the synthetic corpora under data/ if absent (--force remakes; --seed N)"
   "download|fetch a real dataset: download librispeech|speech_commands [DEST]"
   "asr_clean|train DeepSpeech2 on train-clean, evaluate on test-clean: asr_clean [CONFIG] [key=value ...]"
+  "asr_other|fine-tune the best asr_clean model on train-other with noise, evaluate on test-other and test-clean"
+  "asr|asr_clean then asr_other"
   "asr_eval|evaluate a checkpoint (greedy, beam, beam+LM): asr_eval CHECKPOINT [SPLIT|FOLDER ...] [--lm ARPA]"
   "asr_lm|train the word 3-gram LM on the corpus's LM text: asr_lm [--order N] -> data/LibriSpeech/lm.arpa"
   "asr_lm_tune|grid-search LM weight and word bonus on a dev split: asr_lm_tune CHECKPOINT [--split dev-other]"
@@ -96,6 +98,24 @@ stage_asr_clean() {
   local args
   mapfile -t args < <(config_and_overrides configs/asr/clean.json "$@")
   train_asr "${args[@]}"
+}
+
+stage_asr_other() {
+  stage_data --only librispeech speech_commands  # speech_commands: its _background_noise_ folder
+  local args init
+  mapfile -t args < <(config_and_overrides configs/asr/other.json "$@")
+  init="$("$PY" -c 'import sys; from asr.train import TrainConfig; from common.config import load_config
+print(load_config(TrainConfig, sys.argv[1], sys.argv[2:]).init_from)' "${args[@]}")"
+  if [[ -n "$init" && ! -f "$init" ]]; then
+    echo "asr_other starts from $init, which does not exist: run ./run.sh asr_clean first (or set init_from=...)" >&2
+    exit 1
+  fi
+  train_asr "${args[@]}"
+}
+
+stage_asr() {
+  stage_asr_clean "$@"
+  stage_asr_other
 }
 
 # NPROC=2 ./run.sh asr_clean trains with torchrun + DDP on 2 processes (gloo on CPU, nccl on GPU).

@@ -29,9 +29,9 @@ from asr.data import (AugmentConfig, DataConfig, DurationBatchSampler, SpeechDat
 from asr.evaluate import evaluate, load_asr_checkpoint, write_examples
 from asr.model import DeepSpeech2, ModelConfig
 from asr.text import TextConfig, build_tokenizer, normalize, tokenizer_from_dict
-from common.checkpoint import CheckpointError, load_checkpoint, require_same, save_checkpoint
+from common.checkpoint import CheckpointError, load_checkpoint, load_model_state, require_same, save_checkpoint
 from common.corpora.librispeech import list_utterances
-from common.config import ConfigError, config_from_argv, require_resumable, to_dict
+from common.config import ConfigError, config_from_argv, from_dict, require_resumable, to_dict
 from common.features import FeatureConfig, make_features
 from common.runlog import RunLog, plot_curves, read_metrics
 from common.seed import seed_everything, seed_worker
@@ -181,14 +181,21 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
     generator = seed_everything(cfg.seed, deterministic=cfg.deterministic)
     run_dir = Path(log_root) / cfg.stage / cfg.name
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    init_state = load_checkpoint(cfg.init_from) if cfg.init_from else None
+    if init_state is not None:
+        # Fine-tuning continues the checkpoint's network: its features, text and model settings
+        # win over the config's, so a size changed on asr_clean's command line carries over.
+        for section in ("features", "text", "model"):
+            setattr(cfg, section, from_dict(type(getattr(cfg, section)), init_state["config"][section],
+                                            source=f"{cfg.init_from} {section}"))
     resume_state = load_checkpoint(last_path) if cfg.resume and last_path.exists() else None
     if resume_state is not None:
+        init_state = None  # the weights come from last.pt
         require_resumable(resume_state["config"], to_dict(cfg), str(run_dir))
     run = RunLog(cfg.stage, cfg.name, to_dict(cfg), seed=cfg.seed, device=str(device), root=log_root,
                  quiet=quiet) if main_process else None
 
     # Tokenizer: from the checkpoint we resume or fine-tune from, else built from the transcripts.
-    init_state = load_checkpoint(cfg.init_from) if cfg.init_from and resume_state is None else None
     source_state = resume_state or init_state
     if source_state is not None:
         tokenizer = tokenizer_from_dict(source_state["tokenizer"])
@@ -202,7 +209,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
     model = DeepSpeech2(features.num_features, len(tokenizer.vocab), cfg.model).to(device)
     if init_state is not None:
         require_same("vocabulary", tokenizer.vocab, tokenizer_from_dict(init_state["tokenizer"]).vocab, cfg.init_from)
-        model.load_state_dict(init_state["model"])
+        load_model_state(model, init_state["model"], cfg.init_from)
     spec_augment = make_spec_augment(cfg.augment)
     optimizer = make_optimizer(cfg.optim, model.parameters())
     total_steps = cfg.epochs * len(sampler)

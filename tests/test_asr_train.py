@@ -146,3 +146,14 @@ def test_two_process_gloo_ddp_trains(tone_corpus, tmp_path):
     # Each process takes every other batch: one epoch is half the single-process step count.
     single = train_module.build_data(tiny_config(tone_corpus), CharTokenizer(TINY_ALPHABET), 0, 1, None)[1]
     assert state["step"] == (len(single) + 1) // 2
+
+
+def test_fine_tuning_starts_from_the_checkpoint_network(tone_corpus, tmp_path):
+    clean = train_module.train(tiny_config(tone_corpus, "epochs=1"), log_root=tmp_path, quiet=True)
+    cfg = tiny_config(tone_corpus, "epochs=1", "stage=asr_other", f"init_from={clean / 'best.pt'}",
+                      "model.rnn_hidden=64", "augment.freq_mask_p=0.5")
+    other = train_module.train(cfg, log_root=tmp_path, quiet=True)
+    saved = load_checkpoint(other / "last.pt")
+    assert saved["config"]["model"]["rnn_hidden"] == 32  # the checkpoint's size, not the override
+    start = load_checkpoint(clean / "best.pt")["model"]
+    assert any(not torch.equal(start[k], saved["model"][k]) for k in start)  # and it trained on
