@@ -103,13 +103,18 @@ class Features(nn.Module):
         cfg, pad = self.cfg, self.cfg.n_fft // 2
         # Reflect-pad each utterance at its own edges, as torch.stft(center=True) does to one
         # utterance alone; clamping covers utterances shorter than the padding.
-        width = int(lengths.max()) + 2 * pad
-        positions = torch.arange(width, device=waves.device)[None, :]
-        index = (positions - pad).abs()
-        last = (lengths - 1)[:, None]
-        index = torch.where(index > last, 2 * last - index, index).clamp(min=0)
-        index = torch.minimum(index, last)
-        padded = waves.gather(1, index) * (positions < (lengths[:, None] + 2 * pad))
+        if bool((lengths == waves.shape[1]).all()) and waves.shape[1] > pad:
+            # No padding inside the batch (e.g. fixed 1 s KWS clips): the plain reflect pad is
+            # the same thing and several times faster than building the index below.
+            padded = torch.nn.functional.pad(waves[:, None], (pad, pad), mode="reflect")[:, 0]
+        else:
+            width = int(lengths.max()) + 2 * pad
+            positions = torch.arange(width, device=waves.device)[None, :]
+            index = (positions - pad).abs()
+            last = (lengths - 1)[:, None]
+            index = torch.where(index > last, 2 * last - index, index).clamp(min=0)
+            index = torch.minimum(index, last)
+            padded = waves.gather(1, index) * (positions < (lengths[:, None] + 2 * pad))
         window = self.window.to(waves.dtype)
         spec = torch.stft(padded, cfg.n_fft, cfg.hop_length, cfg.win_length, window,
                           center=False, return_complex=True).abs().pow(2)  # (batch, freq, time)
