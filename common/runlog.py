@@ -129,6 +129,11 @@ def plot_curves(records: Iterable[dict[str, Any]], keys: list[str], out_png: str
         ax.set_yscale("log")
     if title:
         ax.set_title(title)
+    return save_figure(fig, ax, out_png)
+
+
+def save_figure(fig: plt.Figure, ax: plt.Axes, out_png: str | Path) -> Path:
+    """Finish a one-axes figure in the project's style (grid, legend) and write it as PNG."""
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

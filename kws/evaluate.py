@@ -23,6 +23,7 @@ from common.checkpoint import CheckpointError, load_checkpoint, load_model_state
 from common.config import ConfigError, from_dict
 from common.features import FeatureConfig, Features, make_features
 from common.metrics import au_fa_fr, fa_fr_curve
+from common.runlog import plt, save_figure
 from kws import profile
 from kws.data import DataConfig, KeywordDataset, collate, split_clips
 from kws.model import CRNN, ModelConfig, keyword_probability
@@ -86,11 +87,6 @@ def predict(model: torch.nn.Module, features: Features, loader: torch.utils.data
 
 def plot_fa_fr(curves: dict[str, tuple[np.ndarray, np.ndarray]], out_png: str | Path, title: str) -> Path:
     """FR against FA (both over all clips, as in au-fa-fr) for each named (fa, fr) curve."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=110)
     for name, (fa, fr) in curves.items():
         ax.plot(fa, fr, label=name, drawstyle="steps-post")
@@ -100,13 +96,7 @@ def plot_fa_fr(curves: dict[str, tuple[np.ndarray, np.ndarray]], out_png: str | 
     ax.set_xlabel("false alarms / all clips")
     ax.set_ylabel("false rejects / all clips")
     ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    out_png = Path(out_png)
-    fig.savefig(out_png)
-    plt.close(fig)
-    return out_png
+    return save_figure(fig, ax, out_png)
 
 
 def main(argv: list[str] | None = None) -> int:
