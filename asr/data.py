@@ -20,7 +20,7 @@ from torch.utils.data import Dataset, Sampler
 from asr.text import normalize
 from common.audio import AudioError, load
 from common.corpora.durations import audio_duration
-from common.corpora.librispeech import Utterance, list_utterances
+from common.corpora.librispeech import Utterance
 
 log = logging.getLogger(__name__)
 
