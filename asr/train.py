@@ -29,7 +29,7 @@ from asr.data import (AugmentConfig, DataConfig, DurationBatchSampler, SpeechDat
 from asr.evaluate import evaluate, load_asr_checkpoint, write_examples
 from asr.model import DeepSpeech2, ModelConfig
 from asr.text import TextConfig, build_tokenizer, normalize, tokenizer_from_dict
-from common.checkpoint import CheckpointError, load_checkpoint, load_model_state, require_same, save_checkpoint
+from common.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
 from common.corpora.librispeech import list_utterances
 from common.config import ConfigError, config_from_argv, from_dict, require_resumable, to_dict
 from common.features import FeatureConfig, make_features
@@ -208,7 +208,6 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
     features = make_features(cfg.features).to(device)
     model = DeepSpeech2(features.num_features, len(tokenizer.vocab), cfg.model).to(device)
     if init_state is not None:
-        require_same("vocabulary", tokenizer.vocab, tokenizer_from_dict(init_state["tokenizer"]).vocab, cfg.init_from)
         load_model_state(model, init_state["model"], cfg.init_from)
     spec_augment = make_spec_augment(cfg.augment)
     optimizer = make_optimizer(cfg.optim, model.parameters())
