@@ -7,7 +7,9 @@ import torch
 import torch.multiprocessing as mp
 
 import asr.train as train_module
-from asr.data import DurationBatchSampler, SpeechDataset, collate
+import numpy as np
+
+from asr.data import AugmentConfig, DurationBatchSampler, SpeechDataset, collate, make_wave_augment, speed_perturb
 from asr.decode import greedy
 from asr.evaluate import load_asr_checkpoint
 from asr.model import DeepSpeech2
@@ -51,6 +53,31 @@ def test_a_tiny_batch_is_overfit_until_greedy_decoding_is_exact(tone_corpus):
             if [tokenizer.decode(ids) for ids in greedy(log_probs, lengths)] == batch["texts"]:
                 break
     assert [tokenizer.decode(ids) for ids in greedy(log_probs, lengths)] == batch["texts"]
+
+
+@pytest.mark.parametrize("factor", [0.9, 0.95, 1.1])
+def test_speed_perturbation_scales_length_and_pitch_together(factor):
+    t = np.arange(16000) / 16000
+    tone = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    out = speed_perturb(tone, factor)
+    assert abs(len(out) - 16000 / factor) <= 1
+    peak_hz = np.argmax(np.abs(np.fft.rfft(out))) * 16000 / len(out)
+    assert abs(peak_hz - 1000 * factor) < 2
+
+
+def test_speed_augment_draws_from_the_per_item_seed():
+    augment = make_wave_augment(AugmentConfig(speed_p=1.0, speed_factors=[0.9, 1.1]), 16000)
+    wave = np.random.default_rng(0).standard_normal(8000).astype(np.float32)
+    lengths = []
+    for seed in range(6):
+        np.random.seed(seed)
+        first = augment(wave)
+        np.random.seed(seed)
+        assert np.array_equal(first, augment(wave))
+        lengths.append(len(first))
+    assert set(lengths) == {round(8000 / 0.9), round(8000 / 1.1)}
+    with pytest.raises(ValueError, match="speed_factors"):
+        make_wave_augment(AugmentConfig(speed_p=1.0, speed_factors=[3.0]), 16000)
 
 
 def test_sampler_bounds_padded_seconds_and_sortagrad_goes_shortest_first():
