@@ -5,6 +5,7 @@
       -> flatten channels x freq: (batch, T', C * F')     F' = (n_mels - kf) // sf + 1
       -> RNN (GRU / LSTM / vanilla; unidirectional, batch_first): (batch, T', H)
       -> attention: energy = Linear(H, H) -> tanh -> Linear(H, 1), softmax over time, weighted sum
+         (attention "linear": energy = Linear(H, 1), the one-layer attention of small students)
       -> Linear(H, num_classes) logits
 
 Like the course model there is no non-linearity between the convolution and the RNN. Everything is
@@ -35,15 +36,23 @@ class ModelConfig:
     num_layers: int = 2
     dropout: float = 0.1  # between RNN layers (PyTorch ignores it for one layer)
     num_classes: int = 2
+    attention: Literal["mlp", "linear"] = "mlp"  # energy Linear-tanh-Linear, or one Linear(H, 1)
 
 
 class Attention(nn.Module):
-    """Additive self-attention pooling: `(batch, time, hidden)` -> `(batch, hidden)`."""
+    """Additive self-attention pooling: `(batch, time, hidden)` -> `(batch, hidden)`.
 
-    def __init__(self, hidden_size: int) -> None:
+    kind "mlp" scores each frame with Linear(H, H) -> tanh -> Linear(H, 1) (the course model);
+    "linear" with a single Linear(H, 1): H + 1 parameters and H MACs per frame instead of H^2 + 2H.
+    """
+
+    def __init__(self, hidden_size: int, kind: str = "mlp") -> None:
         super().__init__()
-        self.energy = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.Tanh(),
-                                    nn.Linear(hidden_size, 1))
+        if kind == "mlp":
+            self.energy = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.Tanh(),
+                                        nn.Linear(hidden_size, 1))
+        else:
+            self.energy = nn.Sequential(nn.Linear(hidden_size, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = torch.softmax(self.energy(x), dim=-2)  # (batch, time, 1)
@@ -71,7 +80,7 @@ class CRNN(nn.Module):
             input_size=self.conv_out_frequency * cfg.cnn_out_channels, hidden_size=cfg.hidden_size,
             num_layers=cfg.num_layers, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
             batch_first=True)
-        self.attention = Attention(cfg.hidden_size)
+        self.attention = Attention(cfg.hidden_size, cfg.attention)
         self.classifier = nn.Linear(cfg.hidden_size, cfg.num_classes)
 
     @property
@@ -100,6 +109,8 @@ class CRNN(nn.Module):
 def _validate(n_mels: int, cfg: ModelConfig) -> None:
     if cfg.rnn_type not in RNN_TYPES:
         raise ValueError(f"model.rnn_type must be one of {sorted(RNN_TYPES)}, got {cfg.rnn_type!r}")
+    if cfg.attention not in ("mlp", "linear"):
+        raise ValueError(f"model.attention must be 'mlp' or 'linear', got {cfg.attention!r}")
     for name in ("kernel_size", "stride"):
         value = getattr(cfg, name)
         if len(value) != 2 or min(value) < 1:

@@ -9,6 +9,10 @@ the same way:
 - MACs: thop's count for one input (GRU/LSTM/RNN counted by thop's recurrent hooks: per cell and
   time step 3H(I+H) + 13H for a GRU, i.e. the gate matmuls plus bias and element-wise terms);
 - latency: median wall time of a batch-1 forward pass with a fixed number of torch threads.
+
+Quantized models are counted like their float equivalent: thop counts zero MACs for torch.ao's
+quantized modules, but an int8 matmul still does every multiply-accumulate (cheaper ones), so
+`count_macs` maps dynamically quantized Linear/GRU/LSTM to thop's float counters.
 """
 from __future__ import annotations
 
@@ -41,15 +45,33 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def state_dict_bytes(model: nn.Module) -> int:
-    """Bytes of the file `torch.save(model.state_dict(), f)` writes."""
+def saved_bytes(obj: object) -> int:
+    """Bytes of the file `torch.save(obj, f)` writes (e.g. a packed or fp16 state_dict)."""
     fd, name = tempfile.mkstemp(suffix=".pt")
     os.close(fd)
     try:
-        torch.save(model.state_dict(), name)
+        torch.save(obj, name)
         return os.path.getsize(name)
     finally:
         os.unlink(name)
+
+
+def state_dict_bytes(model: nn.Module) -> int:
+    """Bytes of the file `torch.save(model.state_dict(), f)` writes."""
+    return saved_bytes(model.state_dict())
+
+
+def float_equivalent_ops() -> dict:
+    """thop counters for torch.ao's dynamically quantized modules: those of the float modules.
+
+    The quantized modules expose the float modules' sizes (in_features, input_size, hidden_size,
+    num_layers, ...), which is all thop's counters read.
+    """
+    from thop.rnn_hooks import count_gru, count_lstm
+    from thop.vision.basic_hooks import count_linear
+    from torch.ao.nn.quantized import dynamic as qd
+
+    return {qd.Linear: count_linear, qd.GRU: count_gru, qd.LSTM: count_lstm}
 
 
 def count_macs(model: nn.Module, example: torch.Tensor, custom_ops: dict | None = None) -> int:
@@ -60,8 +82,8 @@ def count_macs(model: nn.Module, example: torch.Tensor, custom_ops: dict | None 
     """
     from thop import profile  # imported lazily: only profiling needs it
 
-    macs, _ = profile(copy.deepcopy(model).eval(), inputs=(example,), custom_ops=custom_ops,
-                      verbose=False)
+    ops = {**float_equivalent_ops(), **(custom_ops or {})}
+    macs, _ = profile(copy.deepcopy(model).eval(), inputs=(example,), custom_ops=ops, verbose=False)
     return int(macs)
 
 

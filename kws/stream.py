@@ -282,7 +282,8 @@ class StreamingDetector:
         return outputs[0]
 
     def _read_out(self) -> float:
-        context = self.attention.context().to(self.model.classifier.weight.dtype)
+        # The conv's dtype is the model's float dtype (torch.ao's int8 Linear has no weight tensor).
+        context = self.attention.context().to(self.model.conv[0].weight.dtype)
         return keyword_probability(self.model.classifier(context[None])).item()
 
 

@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from common.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
-from common.config import ConfigError, config_from_argv, require_resumable, to_dict
+from common.config import ConfigError, config_from_argv, from_dict, require_resumable, to_dict
 from common.features import FeatureConfig, make_features
 from common.metrics import au_fa_fr, fa_fr_curve
 from common.runlog import RunLog, plot_curves, read_metrics
@@ -62,8 +63,23 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, 1]).generate_state(1)[0])
 
 
-def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) -> Path:
-    """Train (or resume) the run described by `cfg`; returns the run folder."""
+# (logits (batch, classes), labels (batch,), log-mel features (batch, n_mels, time)) -> scalar loss.
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+    """The default objective; `feats` is unused (a distillation loss feeds them to its teacher)."""
+    return F.cross_entropy(logits, labels)
+
+
+def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False, *,
+          loss_fn: LossFn = cross_entropy, init_state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Train (or resume) the run described by `cfg`; returns the run folder.
+
+    loss_fn: the training objective (`kws.distill` plugs in a teacher here); init_state: model
+    weights to start from instead of a random init (e.g. a pruned model to fine-tune); ignored
+    when resuming, since last.pt holds newer weights.
+    """
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
@@ -73,7 +89,9 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
     resume_state = load_checkpoint(last_path) if cfg.resume and last_path.exists() else None
     if resume_state is not None:
         # More epochs extend a run: the learning rate does not depend on the epoch count.
-        require_resumable(resume_state["config"], to_dict(cfg), str(run_dir), ignore=("resume", "epochs"))
+        # Keys added to the schema since the run started take their defaults (not a changed config).
+        saved = to_dict(from_dict(type(cfg), resume_state["config"], source=str(last_path)))
+        require_resumable(saved, to_dict(cfg), str(run_dir), ignore=("resume", "epochs"))
     run = RunLog(cfg.stage, cfg.name, to_dict(cfg), seed=cfg.seed, device=str(device), root=log_root,
                  quiet=quiet)
 
@@ -103,6 +121,8 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
         epoch, step = resume_state["epoch"], resume_state["step"]
         best_metric, best_epoch = resume_state["best_au_fa_fr"], resume_state["best_epoch"]
         skipped_clips, train_seconds = resume_state["skipped_clips"], resume_state["train_seconds"]
+    elif init_state is not None:
+        load_model_state(model, init_state, "init_state")
 
     def checkpoint_state() -> dict:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
@@ -131,7 +151,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
             with torch.no_grad():
                 feats, _ = features(batch["waves"].to(device))
                 feats = spec_augment(feats)
-            loss = F.cross_entropy(model(feats), batch["labels"].to(device))
+            loss = loss_fn(model(feats), batch["labels"].to(device), feats)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
