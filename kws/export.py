@@ -67,13 +67,7 @@ class ScriptableDetector(nn.Module):
         self.pad, self.log_floor, self.n_mels = cfg.n_fft // 2, float(cfg.log_floor), features.num_features
         self.kernel, self.stride = model.kernel_time, model.stride_time
         self.window, self.layers, self.hidden = window, model.cfg.num_layers, model.cfg.hidden_size
-        self.samples = torch.zeros(0)
-        self.started = False
-        self.feats = torch.zeros(self.n_mels, 0)
-        self.state = torch.zeros(self.layers, 1, self.hidden)
-        self.values = torch.zeros(0, self.hidden)
-        self.energies = torch.zeros(0)
-        self.conv_frames = 0
+        self.reset()  # the stream state; TorchScript reads the attributes' types from these values
 
     @torch.jit.export
     def reset(self) -> None:
