@@ -22,6 +22,8 @@ STAGES=(
   "asr_clean|train DeepSpeech2 on train-clean, evaluate on test-clean: asr_clean [CONFIG] [key=value ...]"
   "asr_other|fine-tune the best asr_clean model on train-other with noise, evaluate on test-other and test-clean"
   "asr|asr_clean then asr_other"
+  "asr_ko|train DeepSpeech2 on the Korean KsponSpeech-layout corpus, CER on eval_clean/eval_other: asr_ko [CONFIG] [key=value ...]"
+  "asr_experiments|experiment tables (features, models, char vs BPE +- LM): asr_experiments [EXPERIMENT.json ...] [key=value ...] [--no-train]"
   "asr_eval|evaluate a checkpoint (greedy, beam, beam+LM): asr_eval CHECKPOINT [SPLIT|FOLDER ...] [--lm ARPA]"
   "asr_lm|train the word 3-gram LM on the corpus's LM text: asr_lm [--order N] -> data/LibriSpeech/lm.arpa"
   "asr_lm_tune|grid-search LM weight and word bonus on a dev split: asr_lm_tune CHECKPOINT [--split dev-other]"
@@ -29,6 +31,8 @@ STAGES=(
   "kws_baseline|train the KWS CRNN (keyword sheila), then test au-fa-fr and costs: kws_baseline [CONFIG] [key=value ...]"
   "kws_eval|score a KWS checkpoint on a Speech Commands test list: kws_eval CHECKPOINT [ROOT]"
   "kws_stream|stream a demo track, FILE.wav or the mic: kws_stream [FILE.wav] [--checkpoint CKPT] [--threshold T] [--mic]"
+  "kws_distill|distil small KWS students (T/alpha grid), prune the baseline, write logs/kws/compression.md: kws_distill [CONFIG] [key=value ...]"
+  "kws_quantize|fp16 / int8 versions of every KWS model, report in logs/kws/compression.md: kws_quantize [--runs N]"
 )
 
 stage_help() {
@@ -118,6 +122,20 @@ stage_asr() {
   stage_asr_other
 }
 
+stage_asr_ko() {
+  stage_data --only kspon
+  local args
+  mapfile -t args < <(config_and_overrides configs/asr/ko.json "$@")
+  train_asr "${args[@]}"
+}
+
+# Tables 1-2 train on the Korean corpus, table 3 on the LibriSpeech one with its word LM.
+stage_asr_experiments() {
+  stage_data --only kspon librispeech
+  [[ -f "$LM_ARPA" ]] || stage_asr_lm
+  "$PY" -m asr.experiments "$@"
+}
+
 # NPROC=2 ./run.sh asr_clean trains with torchrun + DDP on 2 processes (gloo on CPU, nccl on GPU).
 train_asr() {
   if [[ "${NPROC:-1}" -gt 1 ]]; then
@@ -161,6 +179,18 @@ stage_kws_eval() {
 
 stage_kws_stream() {
   "$PY" -m kws.stream "$@"
+}
+
+stage_kws_distill() {
+  [[ -f logs/kws_baseline/default/best.pt ]] || stage_kws_baseline  # the teacher
+  local args
+  mapfile -t args < <(config_and_overrides configs/kws/distill.json "$@")
+  "$PY" -m kws.distill "${args[@]}"
+}
+
+stage_kws_quantize() {
+  [[ -f logs/kws_baseline/default/best.pt ]] || stage_kws_baseline
+  "$PY" -m kws.quantize "$@"
 }
 
 main() {

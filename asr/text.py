@@ -1,5 +1,9 @@
 """Text for CTC: normalization and tokenizers (characters or BPE); id 0 is always the CTC blank.
 
+English (LibriSpeech) text is normalized to a fixed alphabet; Korean (KsponSpeech, `language: ko`)
+transcripts are cleaned as KoSpeech does (`asr.text_ko`) and characters come from a vocabulary
+built on the training transcripts.
+
 BPE uses word-boundary markers (Metaspace, `▁` starts every word), never byte-level BPE: a token's
 text is then surface text, so a decoder can tell where words end and fuse a word-level LM.
 """
@@ -22,6 +26,26 @@ class TextConfig:
     unit: Literal["char", "bpe"] = "char"
     alphabet: str = "abcdefghijklmnopqrstuvwxyz' "  # characters kept by normalization (char unit)
     bpe_vocab_size: int = 256
+    language: Literal["en", "ko"] = "en"  # "ko": KsponSpeech transcripts, see asr.text_ko
+    kspon_form: Literal["phonetic", "spelling"] = "phonetic"  # ko: which side of (spelling)/(phonetic)
+    min_char_count: int = 1  # ko: training characters seen fewer times become <unk>
+
+
+def clean(text: str, cfg: TextConfig) -> str:
+    """A raw corpus transcript as the text the model learns and is scored on."""
+    if cfg.language == "ko":
+        from asr.text_ko import clean_transcript  # asr.text_ko imports this module
+
+        return clean_transcript(text, cfg.kspon_form).lower()
+    return normalize(text, cfg.alphabet)
+
+
+def kept_characters(cfg: TextConfig, texts: list[str]) -> str:
+    """The characters `normalize` must keep: the alphabet, or for ko every character of the
+    (cleaned) `texts`, so a character outside the vocabulary stays in the reference as an error."""
+    if cfg.language == "ko":
+        return "".join(sorted(set("".join(texts))))
+    return cfg.alphabet
 
 
 def normalize(text: str, alphabet: str) -> str:
@@ -93,17 +117,29 @@ class BPETokenizer:
         return {"unit": "bpe", "tokenizer": self.tokenizer.to_str()}
 
 
-def build_tokenizer(cfg: TextConfig, train_texts: list[str]) -> CharTokenizer | BPETokenizer:
-    """The tokenizer a config asks for; BPE is trained on the (normalized) training transcripts."""
+def build_tokenizer(cfg: TextConfig, train_texts: list[str]) -> TextTokenizer:
+    """The tokenizer a config asks for; BPE and the ko vocabulary come from the (cleaned) training
+    transcripts."""
+    if cfg.language == "ko":
+        from asr.text_ko import CharVocabTokenizer
+
+        chars = CharVocabTokenizer.build(train_texts, cfg.min_char_count)
+        if cfg.unit == "char":
+            return chars
+        return BPETokenizer.train(train_texts, cfg.bpe_vocab_size, "".join(chars.chars))
     if cfg.unit == "char":
         return CharTokenizer(cfg.alphabet)
     return BPETokenizer.train(train_texts, cfg.bpe_vocab_size, cfg.alphabet)
 
 
-def tokenizer_from_dict(state: dict) -> CharTokenizer | BPETokenizer:
+def tokenizer_from_dict(state: dict) -> TextTokenizer:
     """Rebuild a tokenizer saved with `to_dict` (it travels inside checkpoints as plain data)."""
     if state.get("unit") == "char":
         return CharTokenizer(state["alphabet"])
+    if state.get("unit") == "char_vocab":
+        from asr.text_ko import CharVocabTokenizer
+
+        return CharVocabTokenizer(list(state["chars"]))
     if state.get("unit") == "bpe":
         return BPETokenizer(Tokenizer.from_str(state["tokenizer"]))
     raise ValueError(f"unknown tokenizer state: {json.dumps(state)[:80]}")

@@ -14,7 +14,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -28,9 +28,9 @@ from asr.data import (AugmentConfig, DataConfig, DurationBatchSampler, SpeechDat
                       make_spec_augment, make_wave_augment, select)
 from asr.evaluate import evaluate, load_asr_checkpoint, write_examples
 from asr.model import DeepSpeech2, ModelConfig
-from asr.text import TextConfig, build_tokenizer, normalize, tokenizer_from_dict
+from asr.text import TextConfig, build_tokenizer, clean, kept_characters, tokenizer_from_dict
 from common.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
-from common.corpora.librispeech import list_utterances
+from common.corpora import kspon, librispeech
 from common.config import ConfigError, config_from_argv, from_dict, require_resumable, to_dict
 from common.features import FeatureConfig, make_features
 from common.runlog import RunLog, plot_curves, read_metrics
@@ -56,7 +56,9 @@ class TrainConfig:
     name: str = "default"
     seed: int = 0
     deterministic: bool = False
+    corpus: Literal["librispeech", "kspon"] = "librispeech"  # layout of data.root (which reader)
     epochs: int = 10
+    max_steps: int = 0  # stop after this many optimizer steps (0: run all epochs); sets the schedule length
     eval_every: int = 0  # steps between dev evaluations, besides every epoch end (0: epoch ends only)
     log_every: int = 25
     max_dev_utterances: int = 0  # 0: the whole dev split
@@ -142,11 +144,18 @@ def ctc_loss(model: torch.nn.Module, features: torch.nn.Module, batch: dict, dev
                       batch["target_lengths"].to(device), blank=0, reduction="mean", zero_infinity=True)
 
 
+def load_split(cfg: TrainConfig, split: str) -> list:
+    """Utterances of `split` read with the corpus's reader, transcripts cleaned as `cfg.text` says."""
+    reader = kspon.list_utterances if cfg.corpus == "kspon" else librispeech.list_utterances
+    return [replace(u, text=clean(u.text, cfg.text))
+            for u in reader(cfg.data.root, split, on_error=cfg.data.on_bad_input)]
+
+
 def build_data(cfg: TrainConfig, tokenizer, rank: int, world: int, run: RunLog | None):
     """Training dataset and its batch sampler (duration filtered, length grouped)."""
     utterances = []
     for split in cfg.data.train_splits:
-        utterances += list_utterances(cfg.data.root, split, on_error=cfg.data.on_bad_input)
+        utterances += load_split(cfg, split)
     seconds = durations(utterances)
     utterances, seconds, dropped = select(utterances, seconds, cfg.data.min_seconds, cfg.data.max_seconds)
     if run is not None:
@@ -155,8 +164,8 @@ def build_data(cfg: TrainConfig, tokenizer, rank: int, world: int, run: RunLog |
     if not utterances:
         raise ValueError(f"data.train_splits {cfg.data.train_splits} under {cfg.data.root}: no usable utterances")
     wave_augment = make_wave_augment(cfg.augment, cfg.features.sample_rate)
-    dataset = SpeechDataset(utterances, tokenizer, cfg.text.alphabet, cfg.features.sample_rate,
-                            wave_augment=wave_augment, seed=cfg.seed)
+    dataset = SpeechDataset(utterances, tokenizer, kept_characters(cfg.text, [u.text for u in utterances]),
+                            cfg.features.sample_rate, wave_augment=wave_augment, seed=cfg.seed)
     sampler = DurationBatchSampler(seconds, cfg.data.max_batch_seconds, shuffle=True, seed=cfg.seed,
                                    sortagrad=cfg.data.sortagrad, num_replicas=world, rank=rank)
     return dataset, sampler
@@ -164,11 +173,12 @@ def build_data(cfg: TrainConfig, tokenizer, rank: int, world: int, run: RunLog |
 
 def dev_loader(cfg: TrainConfig, tokenizer, split: str) -> torch.utils.data.DataLoader:
     """Evaluation batches of `split`, shortest first, no augmentation."""
-    utterances = list_utterances(cfg.data.root, split, on_error=cfg.data.on_bad_input)
+    utterances = load_split(cfg, split)
     if cfg.max_dev_utterances and split == cfg.data.dev_split:
         utterances = utterances[: cfg.max_dev_utterances]
     seconds = [s if math.isfinite(s) else 0.0 for s in durations(utterances)]
-    dataset = SpeechDataset(utterances, tokenizer, cfg.text.alphabet, cfg.features.sample_rate)
+    dataset = SpeechDataset(utterances, tokenizer, kept_characters(cfg.text, [u.text for u in utterances]),
+                            cfg.features.sample_rate)
     sampler = DurationBatchSampler(seconds, cfg.data.max_batch_seconds * 2, shuffle=False)
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
                                        num_workers=cfg.data.num_workers)
@@ -200,8 +210,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
     if source_state is not None:
         tokenizer = tokenizer_from_dict(source_state["tokenizer"])
     else:
-        texts = [normalize(u.text, cfg.text.alphabet) for split in cfg.data.train_splits
-                 for u in list_utterances(cfg.data.root, split, on_error=cfg.data.on_bad_input)]
+        texts = [u.text for split in cfg.data.train_splits for u in load_split(cfg, split)]
         tokenizer = build_tokenizer(cfg.text, texts)
     dataset, sampler = build_data(cfg, tokenizer, rank, world, run)
 
@@ -212,6 +221,8 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
     spec_augment = make_spec_augment(cfg.augment)
     optimizer = make_optimizer(cfg.optim, model.parameters())
     total_steps = cfg.epochs * len(sampler)
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
     scheduler = make_scheduler(cfg.optim, optimizer, total_steps)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp) if device.type == "cuda" else None
     scaler = torch.amp.GradScaler(enabled=amp_dtype == torch.float16)
@@ -260,7 +271,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
                  f"world size {world}; {len(sampler)} batches per epoch, {total_steps} steps"
                  + (f"; resuming at step {step} (epoch {epoch}, batch {batch_in_epoch})" if resume_state else ""))
     started, audio_seconds, loss_sum, loss_count = time.time(), 0.0, 0.0, 0
-    while epoch < cfg.epochs:
+    while epoch < cfg.epochs and step < total_steps:
         sampler.set_epoch(epoch, start_batch=batch_in_epoch)
         dataset.epoch = epoch
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
@@ -303,6 +314,8 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
                             lr=scheduler.get_last_lr()[0], audio_seconds_per_second=speed * world)
                 bar.set_postfix(loss=f"{loss_sum / loss_count:.3f}", audio_s_per_s=f"{speed * world:.1f}")
                 loss_sum, loss_count = 0.0, 0
+            if step >= total_steps:  # max_steps reached inside the epoch
+                break
             if cfg.eval_every and step % cfg.eval_every == 0 and batch_in_epoch < len(sampler):
                 if main_process:
                     evaluate_dev()
