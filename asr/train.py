@@ -151,11 +151,13 @@ def load_split(cfg: TrainConfig, split: str) -> list:
             for u in reader(cfg.data.root, split, on_error=cfg.data.on_bad_input)]
 
 
-def build_data(cfg: TrainConfig, tokenizer, rank: int, world: int, run: RunLog | None):
-    """Training dataset and its batch sampler (duration filtered, length grouped)."""
-    utterances = []
-    for split in cfg.data.train_splits:
-        utterances += load_split(cfg, split)
+def load_train_utterances(cfg: TrainConfig) -> list:
+    """Every utterance of `cfg.data.train_splits`, transcripts cleaned (before duration limits)."""
+    return [u for split in cfg.data.train_splits for u in load_split(cfg, split)]
+
+
+def build_data(cfg: TrainConfig, tokenizer, utterances: list, rank: int, world: int, run: RunLog | None):
+    """Training dataset and its batch sampler over `utterances` (duration filtered, length grouped)."""
     seconds = durations(utterances)
     utterances, seconds, dropped = select(utterances, seconds, cfg.data.min_seconds, cfg.data.max_seconds)
     if run is not None:
@@ -207,12 +209,12 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
 
     # Tokenizer: from the checkpoint we resume or fine-tune from, else built from the transcripts.
     source_state = resume_state or init_state
+    train_utterances = load_train_utterances(cfg)  # read once: for the tokenizer and the dataset
     if source_state is not None:
         tokenizer = tokenizer_from_dict(source_state["tokenizer"])
     else:
-        texts = [u.text for split in cfg.data.train_splits for u in load_split(cfg, split)]
-        tokenizer = build_tokenizer(cfg.text, texts)
-    dataset, sampler = build_data(cfg, tokenizer, rank, world, run)
+        tokenizer = build_tokenizer(cfg.text, [u.text for u in train_utterances])
+    dataset, sampler = build_data(cfg, tokenizer, train_utterances, rank, world, run)
 
     features = make_features(cfg.features).to(device)
     model = DeepSpeech2(features.num_features, len(tokenizer.vocab), cfg.model).to(device)

@@ -171,7 +171,9 @@ def test_two_process_gloo_ddp_trains(tone_corpus, tmp_path):
     log = (run_dir / "train.log").read_text()
     assert "world size 2" in log and "test results" in log
     # Each process takes every other batch: one epoch is half the single-process step count.
-    single = train_module.build_data(tiny_config(tone_corpus), CharTokenizer(TINY_ALPHABET), 0, 1, None)[1]
+    single_cfg = tiny_config(tone_corpus)
+    single = train_module.build_data(single_cfg, CharTokenizer(TINY_ALPHABET),
+                                     train_module.load_train_utterances(single_cfg), 0, 1, None)[1]
     assert state["step"] == (len(single) + 1) // 2
 
 
