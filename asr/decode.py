@@ -15,6 +15,11 @@ that are not the beginning of any LM word pay the unknown-word score right away 
 does), which drops misspelt beams early; it grows with the word's length past 6 characters, so
 gluing several words into one unknown word does not pay.
 
+With an LM, beams that agree on everything the future can score (LM state, open word, last token)
+are recombined: only the best of them keeps its slot, the others could not overtake it anymore
+(pyctcdecode's `prune_history`). At small beams this gives room to more distinct hypotheses; it
+also makes the n-best list less diverse, so `recombine=False` turns it off.
+
 Speed comes from doing each frame as a few numpy operations over all beams of a whole batch of
 utterances at once (structure of arrays, prefixes identified by 64-bit hashes), pruning tokens per
 frame (top-k and a log-prob floor), and caching LM scores per (LM state, word). Python loops run
@@ -69,6 +74,7 @@ class DecoderConfig:
     alpha: float = 0.5  # LM weight
     beta: float = 1.0  # word insertion bonus
     unk_score: float = -10.0  # added per word the LM lacks (x length / 6 past 6 characters)
+    recombine: bool = True  # with an LM: keep only the best of beams alike for the future (see _step)
 
 
 class Hypothesis(NamedTuple):
@@ -471,6 +477,16 @@ class BeamSearchDecoder:
         cand_utt = np.concatenate([utt, utt[src]])
         order = np.argsort(-score)
         order = order[np.argsort(cand_utt[order], kind="stable")]  # by utterance, then best first
+        if self.lm is not None and cfg.recombine and len(order) > 1:
+            # Hypothesis recombination (pyctcdecode's prune_history): prefixes that end in the same LM
+            # state, open word and last token get the same scores from every future frame, so the
+            # lower one can no longer overtake the better one; its beam slot goes to another prefix.
+            # (Not exact for CTC: the blank/non-blank split of a prefix's mass still differs.)
+            future = _mix(_mix(np.concatenate([beams.ctx, e_ctx]).astype(_U64),
+                               np.concatenate([beams.whash, e_whash])),
+                          _mix(np.concatenate([beams.last, e_tok]).astype(_U64), cand_utt.astype(_U64)))
+            _, best_of_each = np.unique(future[order], return_index=True)
+            order = order[np.sort(best_of_each)]
         sorted_utt = cand_utt[order]
         first = sorted_utt.searchsorted(sorted_utt)
         keep = (np.arange(len(order)) - first < cfg.beam_width) & (score[order] > -np.inf)

@@ -30,7 +30,7 @@ from common.checkpoint import CheckpointError
 from common.metrics import cer, wer
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
-DEFAULT_BETAS = (-1.0, 0.0, 1.0, 2.0, 3.0)
+DEFAULT_BETAS = (-1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
 CHUNK = 64  # utterances searched together
 
 _GRID_DECODER: BeamSearchDecoder | None = None

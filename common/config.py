@@ -93,8 +93,13 @@ def apply_overrides(tree: dict, overrides: list[str]) -> dict:
     return tree
 
 
-def from_dict(schema: type[T], tree: dict, *, source: str = "config", prefix: str = "") -> T:
-    """Build dataclass `schema` from `tree`, checking every key and type against its fields."""
+def from_dict(schema: type[T], tree: dict, *, source: str = "config", prefix: str = "", base: T | None = None) -> T:
+    """Build dataclass `schema` from `tree`, checking every key and type against its fields.
+
+    Keys missing from `tree` keep their values in `base` when given, else the field defaults. A
+    nested section starts from its field's default, so `{"features": {"kind": "mfcc"}}` keeps the
+    rest of a parent's `default_factory` value instead of falling back to the section class's defaults.
+    """
     if not isinstance(tree, dict):
         raise ConfigError(f"{source}: '{prefix or '<root>'}' must be an object, got {tree!r}")
     hints = typing.get_type_hints(schema)
@@ -107,19 +112,28 @@ def from_dict(schema: type[T], tree: dict, *, source: str = "config", prefix: st
             hint = f" — did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
             raise ConfigError(f"{source}: unknown key '{dotted}'{hint}")
     values = {
-        name: _convert(hints[name], tree[name], source, prefix + name)
+        name: _convert(hints[name], tree[name], source, prefix + name,
+                       getattr(base, name) if base is not None else _field_default(fields[name]))
         for name in fields
         if name in tree
     }
-    return schema(**values)
+    return dataclasses.replace(base, **values) if base is not None else schema(**values)
 
 
-def _convert(annotation: Any, value: Any, source: str, dotted: str) -> Any:
-    """Check `value` against a type annotation; nested dataclasses are built recursively."""
+def _field_default(field: dataclasses.Field) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None if field.default is dataclasses.MISSING else field.default
+
+
+def _convert(annotation: Any, value: Any, source: str, dotted: str, default: Any = None) -> Any:
+    """Check `value` against a type annotation; nested dataclasses are built recursively (over
+    `default` when it is an instance of the annotated dataclass)."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if dataclasses.is_dataclass(annotation):
-        return from_dict(annotation, value, source=source, prefix=dotted + ".")
+        return from_dict(annotation, value, source=source, prefix=dotted + ".",
+                         base=default if isinstance(default, annotation) else None)
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None

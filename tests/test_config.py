@@ -138,3 +138,15 @@ def test_resuming_a_folder_with_another_config_names_the_changes():
     with pytest.raises(ConfigError) as e:
         require_resumable(saved, changed, "logs/x")
     assert "logs/x holds a run with another config (epochs: 10 -> 3; optim.lr: 0.001 -> 0.5)" in str(e.value)
+
+
+@dataclass
+class Tuned:
+    optim: Optim = field(default_factory=lambda: Optim(name="sgd", lr=0.5))
+
+
+def test_a_partial_section_keeps_the_parents_default_for_the_rest(tmp_path):
+    # Setting one key of a section must not reset its other keys to the section class's defaults.
+    cfg = load_config(Tuned, write(tmp_path / "c.json", {"optim": {"lr": 0.1}}), ["optim.betas=[0.5, 0.6]"])
+    assert cfg.optim == Optim(name="sgd", lr=0.1, betas=[0.5, 0.6])
+    assert load_config(Tuned).optim == Optim(name="sgd", lr=0.5)

@@ -10,7 +10,7 @@ from asr.decode import (BeamSearchDecoder, DecoderConfig, beam_search, decode_da
 from asr.lm import WordLM, train_kneser_ney, write_arpa
 
 CHARS = ["<blank>", *"abcdefghijklmnopqrstuvwxyz' "]
-EXHAUSTIVE = dict(token_top_k=1000, token_min_logp=-np.inf, beam_threshold=0.0)
+EXHAUSTIVE = dict(token_top_k=1000, token_min_logp=-np.inf, beam_threshold=0.0, recombine=False)
 
 
 def normalized(logits: np.ndarray) -> np.ndarray:
@@ -238,3 +238,29 @@ def test_grid_search_scores_every_point_and_picks_the_best(cat_lm):
     assert [(r["alpha"], r["beta"]) for r in grid] == [(0.0, 0.0), (0.0, 0.5), (1.0, 0.0), (1.0, 0.5)]
     assert [r["wer"] for r in grid] == pytest.approx([1 / 3, 1 / 3, 0.0, 0.0])
     assert best_point(grid)["alpha"] == 1.0 and best_point(grid)["wer"] == 0.0
+
+
+def test_recombination_frees_beam_slots_for_a_better_hypothesis(tmp_path):
+    # An LM where "a" and "b" are alike and "c" much likelier. The first word is a toss-up between "a" and
+    # "b"; afterwards "a " and "b " share LM state, open word and last token, so only one of them
+    # needs a slot. Without recombination the two take both slots of a width-2 beam, and "_ c"
+    # (0.4 acoustically against 0.6 for "_ a") is dropped before its word completes and the LM
+    # could lift it; with recombination it survives and wins.
+    path = tmp_path / "lm.arpa"
+    # (KenLM needs a bigram section; its one bigram leaves the states after a, b and c alike.)
+    path.write_text("\\data\\\nngram 1=6\nngram 2=1\n\n\\1-grams:\n-1.0\t</s>\n-99\t<s>\t-0.5\n"
+                    "-3.0\t<unk>\n-1.5\ta\n-1.5\tb\n-0.5\tc\n\n\\2-grams:\n-0.5\t<s> c\n\n\\end\\\n")
+    lm = WordLM(path)
+    vocab = ["<blank>", "a", "b", "c", " "]
+    log_probs = ambiguous(vocab, [{"a": 0.5, "b": 0.5}, {" ": 1.0}, {"a": 0.6, "c": 0.4}])
+    settings = dict(beam_width=2, lm="x", alpha=1.0, beta=0.0, token_top_k=5, token_min_logp=-np.inf,
+                    beam_threshold=0.0)
+    best = {}
+    for recombine in (False, True):
+        hyp = BeamSearchDecoder(vocab, DecoderConfig(recombine=recombine, **settings), lm=lm).decode(log_probs)[0]
+        best[recombine] = "".join(vocab[t] for t in hyp.tokens)
+    exact = BeamSearchDecoder(vocab, DecoderConfig(**{**settings, "beam_width": 1000}, recombine=False),
+                              lm=lm).decode(log_probs)[0]
+    assert "".join(vocab[t] for t in exact.tokens).endswith(" c")  # the best by the fused score
+    assert best[False].endswith(" a")
+    assert best[True].endswith(" c")
