@@ -8,8 +8,13 @@ features (batch, feat, time)
   -> LayerNorm -> Linear -> log-softmax over the vocabulary (blank = 0)
 
 Padding never changes an utterance's output: conv outputs past each length are zeroed (so the next
-conv sees the same zeros as the utterance alone would), and the recurrent stack runs on packed
-sequences, with BatchNorm statistics taken over the packed (valid) frames only.
+conv sees the same zeros as the utterance alone would), BatchNorm statistics are taken over valid
+frames only, and the backward direction of a bidirectional layer reads each utterance reversed
+within its own length, so padding only ever follows the frames that matter.
+
+The recurrent layers run on padded tensors, not PackedSequence: on the CPU, autograd through a packed
+RNN allocates a zero tensor the size of the whole batch for every time step, which made the backward
+pass ~1.4x (4 s utterances) to ~1.8x (16 s) slower than two padded one-direction calls.
 """
 from __future__ import annotations
 
@@ -18,7 +23,6 @@ from typing import Literal
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 
 @dataclass
@@ -81,10 +85,24 @@ class ConvFrontEnd(nn.Module):
         return x.reshape(batch, channels * freq, time).transpose(1, 2), lengths
 
 
-class RecurrentLayer(nn.Module):
-    """BatchNorm on the input frames, then one GRU/LSTM/RNN layer; packed in, packed out.
+def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence of `x` (batch, time, dim) over its first `lengths[b]` frames only.
 
-    Bidirectional outputs are summed (as in deepspeech.pytorch) so every layer keeps width `hidden`.
+    Padding stays where it is, so applying this twice gives `x` back.
+    """
+    time = torch.arange(x.shape[1], device=x.device)[None, :]
+    lengths = lengths.to(x.device)[:, None]
+    index = torch.where(time < lengths, lengths - 1 - time, time)  # (batch, time)
+    return x.gather(1, index[..., None].expand(-1, -1, x.shape[2]))
+
+
+class RecurrentLayer(nn.Module):
+    """BatchNorm on the valid input frames, then one GRU/LSTM/RNN layer over time.
+
+    (batch, time, input_size) and lengths (batch,) -> (batch, time, hidden), zero past each length.
+    Bidirectional outputs are summed (as in deepspeech.pytorch) so every layer keeps width `hidden`;
+    the two directions are separate one-direction modules (`rnn`, `rnn_reverse`) so the backward one
+    can read each utterance reversed within its length.
     """
 
     def __init__(self, input_size: int, hidden: int, rnn_type: str, bidirectional: bool,
@@ -92,19 +110,20 @@ class RecurrentLayer(nn.Module):
         super().__init__()
         self.batch_norm = nn.BatchNorm1d(input_size) if batch_norm else None
         rnn_class = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}[rnn_type]
-        self.rnn = rnn_class(input_size, hidden, bidirectional=bidirectional, batch_first=True)
-        self.bidirectional = bidirectional
-        self.hidden = hidden
+        self.rnn = rnn_class(input_size, hidden, batch_first=True)
+        self.rnn_reverse = rnn_class(input_size, hidden, batch_first=True) if bidirectional else None
 
-    def forward(self, x: PackedSequence) -> PackedSequence:
-        data = x.data  # (valid frames, input_size): BatchNorm sees no padding
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
         if self.batch_norm is not None:
-            data = self.batch_norm(data)
-        out, _ = self.rnn(PackedSequence(data, x.batch_sizes, x.sorted_indices, x.unsorted_indices))
-        data = out.data
-        if self.bidirectional:
-            data = data[:, : self.hidden] + data[:, self.hidden:]
-        return PackedSequence(data, out.batch_sizes, out.sorted_indices, out.unsorted_indices)
+            normalized = torch.zeros_like(x)
+            normalized[valid] = self.batch_norm(x[valid])  # statistics over valid frames only
+            x = normalized
+        out, _ = self.rnn(x)
+        if self.rnn_reverse is not None:
+            backward, _ = self.rnn_reverse(reverse_within_lengths(x, lengths))
+            out = out + reverse_within_lengths(backward, lengths)
+        return out * valid[..., None]
 
 
 class SelfAttentionBlock(nn.Module):
@@ -168,20 +187,13 @@ class DeepSpeech2(nn.Module):
             x, lengths = self.frontend(features, lengths)
         else:
             x = features.transpose(1, 2)
-        total = x.shape[1]
-        lengths_cpu = lengths.cpu()  # pack_padded_sequence wants lengths on the CPU
-        packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
         for i, rnn in enumerate(self.rnns):
-            packed = rnn(packed)
+            x = rnn(x, lengths)
             if self.attentions:
-                x, _ = pad_packed_sequence(packed, batch_first=True, total_length=total)
-                padding = torch.arange(total, device=x.device)[None, :] >= lengths[:, None]
-                x = self.attentions[i](x, padding)
-                packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
-            if i < len(self.rnns) - 1 and self.dropout.p > 0:
-                packed = PackedSequence(self.dropout(packed.data), packed.batch_sizes,
-                                        packed.sorted_indices, packed.unsorted_indices)
-        x, _ = pad_packed_sequence(packed, batch_first=True, total_length=total)
+                padding = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None]
+                x = self.attentions[i](x, padding).masked_fill(padding[..., None], 0.0)  # lookahead reads zeros
+            if i < len(self.rnns) - 1:
+                x = self.dropout(x)
         if self.lookahead is not None:
             x = self.lookahead(x)
         return self.head(x).log_softmax(dim=-1), lengths

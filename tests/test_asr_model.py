@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from asr.decode import greedy
-from asr.model import DeepSpeech2, ModelConfig
+from asr.model import DeepSpeech2, ModelConfig, RecurrentLayer
 
 CONV_SETUPS = [
     (0, [[41, 11]], [[2, 2]]),
@@ -74,3 +74,19 @@ def test_greedy_collapses_repeats_and_drops_blanks():
     paths = torch.tensor([[1, 1, 0, 1, 2, 2, 0, 0, 3], [0, 0, 4, 4, 4, 0, 4, 0, 0]])
     log_probs = torch.nn.functional.one_hot(paths, 5).float().log()
     assert greedy(log_probs, torch.tensor([9, 6])) == [[1, 1, 2, 3], [4]]
+
+
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+def test_bidirectional_layer_equals_torch_bidirectional_rnn_on_packed_input(rnn_type):
+    torch.manual_seed(0)
+    layer = RecurrentLayer(6, 5, rnn_type, bidirectional=True, batch_norm=False)
+    reference = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[rnn_type](6, 5, bidirectional=True, batch_first=True)
+    with torch.no_grad():
+        for name, value in layer.rnn.named_parameters():
+            getattr(reference, name).copy_(value)
+            getattr(reference, name + "_reverse").copy_(getattr(layer.rnn_reverse, name))
+    lengths = torch.tensor([9, 4, 7])
+    x = torch.randn(3, 9, 6)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    expected, _ = torch.nn.utils.rnn.pad_packed_sequence(reference(packed)[0], batch_first=True)
+    torch.testing.assert_close(layer(x, lengths), expected[..., :5] + expected[..., 5:])
