@@ -117,7 +117,8 @@ class RecurrentLayer(nn.Module):
         valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
         if self.batch_norm is not None:
             normalized = torch.zeros_like(x)
-            normalized[valid] = self.batch_norm(x[valid])  # statistics over valid frames only
+            # Statistics over valid frames only; under autocast BatchNorm may return another dtype.
+            normalized[valid] = self.batch_norm(x[valid]).to(x.dtype)
             x = normalized
         out, _ = self.rnn(x)
         if self.rnn_reverse is not None:
