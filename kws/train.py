@@ -10,11 +10,12 @@ The run ends by scoring `best.pt` on the test split (results.md) and drawing its
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -39,6 +40,16 @@ class OptimConfig:
     lr: float = 3e-4  # Adam
     weight_decay: float = 1e-5
     grad_clip: float = 5.0  # max global gradient norm
+    # "constant" is the course recipe; "cosine" decays to 0 over the run, which settles small
+    # students whose validation score otherwise jumps from epoch to epoch.
+    schedule: Literal["constant", "cosine"] = "constant"
+
+
+def learning_rate(cfg: OptimConfig, step: int, total_steps: int) -> float:
+    """The learning rate of optimizer step `step` (0-based) of `total_steps`."""
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    return cfg.lr
 
 
 @dataclass
@@ -88,10 +99,11 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False, 
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     resume_state = load_checkpoint(last_path) if cfg.resume and last_path.exists() else None
     if resume_state is not None:
-        # More epochs extend a run: the learning rate does not depend on the epoch count.
+        # More epochs extend a run when the learning rate does not depend on the epoch count.
         # Keys added to the schema since the run started take their defaults (not a changed config).
         saved = to_dict(from_dict(type(cfg), resume_state["config"], source=str(last_path)))
-        require_resumable(saved, to_dict(cfg), str(run_dir), ignore=("resume", "epochs"))
+        ignore = ("resume", "epochs") if cfg.optim.schedule == "constant" else ("resume",)
+        require_resumable(saved, to_dict(cfg), str(run_dir), ignore=ignore)
     run = RunLog(cfg.stage, cfg.name, to_dict(cfg), seed=cfg.seed, device=str(device), root=log_root,
                  quiet=quiet)
 
@@ -129,9 +141,11 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False, 
                 "step": step, "best_au_fa_fr": best_metric, "best_epoch": best_epoch,
                 "skipped_clips": skipped_clips, "train_seconds": train_seconds, "config": to_dict(cfg)}
 
+    batches_per_epoch = math.ceil(len(dataset) / cfg.batch_size)  # the sampler draws len(dataset) per epoch
+    total_steps = cfg.epochs * batches_per_epoch
     params = sum(p.numel() for p in model.parameters())
     run.info(f"model: {params:,} parameters, device {device}, {torch.get_num_threads()} thread(s), "
-             f"{len(dataset) // cfg.batch_size + 1} batches per epoch"
+             f"{batches_per_epoch} batches per epoch"
              + (f"; resuming after epoch {epoch}" if resume_state is not None else ""))
     while epoch < cfg.epochs:
         started = time.time()
@@ -155,6 +169,8 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False, 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(cfg.optim, step, total_steps)
             optimizer.step()
             step += 1
             epoch_loss, epoch_batches = epoch_loss + loss.item(), epoch_batches + 1

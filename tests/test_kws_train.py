@@ -1,12 +1,13 @@
 import json
 
+import pytest
 import torch
 
 from common.checkpoint import load_checkpoint
-from common.config import load_config
+from common.config import ConfigError, load_config
 from common.runlog import read_metrics
 from kws import evaluate, stream
-from kws.train import TrainConfig, train
+from kws.train import OptimConfig, TrainConfig, learning_rate, train
 from test_kws_data import write_speech_commands_tree
 
 
@@ -51,3 +52,17 @@ def test_resuming_after_an_epoch_gives_the_uninterrupted_result(tmp_path):
     assert (a["epoch"], a["step"]) == (b["epoch"], b["step"]) == (2, 8)
     for key in a["model"]:
         torch.testing.assert_close(a["model"][key], b["model"][key], rtol=0, atol=0)
+
+
+def test_cosine_schedule_decays_from_lr_to_zero_and_constant_keeps_lr():
+    cosine, constant = OptimConfig(lr=0.01, schedule="cosine"), OptimConfig(lr=0.01)
+    assert [round(learning_rate(cosine, s, 100), 6) for s in (0, 50, 100, 120)] == [0.01, 0.005, 0.0, 0.0]
+    assert learning_rate(cosine, 25, 100) > learning_rate(cosine, 75, 100)
+    assert [learning_rate(constant, s, 100) for s in (0, 50, 100)] == [0.01] * 3
+
+
+def test_a_cosine_run_cannot_be_extended_with_more_epochs(tmp_path):
+    root = write_speech_commands_tree(tmp_path / "sc")
+    train(tiny_config(root, "epochs=1", "optim.schedule=cosine"), log_root=tmp_path / "logs", quiet=True)
+    with pytest.raises(ConfigError, match="epochs"):
+        train(tiny_config(root, "epochs=2", "optim.schedule=cosine"), log_root=tmp_path / "logs", quiet=True)
