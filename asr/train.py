@@ -279,7 +279,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
                                              num_workers=cfg.data.num_workers, worker_init_fn=seed_worker,
                                              generator=generator)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", initial=batch_in_epoch, total=len(sampler),
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{math.ceil(total_steps / len(sampler))}", initial=batch_in_epoch, total=len(sampler),
                    disable=not main_process or quiet, dynamic_ncols=True)
         for batch in bar:
             train_model.train()
