@@ -119,13 +119,15 @@ def plot_curves(records: Iterable[dict[str, Any]], keys: list[str], out_png: str
     """One PNG with a curve per key, drawn from the records that have both `x` and that key."""
     records = list(records)
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    any_positive = False
     for key in keys:
         points = [(r[x], r[key]) for r in records if x in r and r.get(key) is not None]
         if points:
             xs, ys = zip(*points)
             ax.plot(xs, ys, marker="o" if len(points) < 30 else None, markersize=3, label=key)
+            any_positive = any_positive or max(ys) > 0
     ax.set_xlabel(x)
-    if log_y:
+    if log_y and any_positive:  # a perfect score (all zeros) has no log scale; keep it linear
         ax.set_yscale("log")
     if title:
         ax.set_title(title)
