@@ -225,6 +225,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
     total_steps = cfg.epochs * len(sampler)
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
+    epochs_to_run = math.ceil(total_steps / len(sampler))  # fewer than cfg.epochs under max_steps
     scheduler = make_scheduler(cfg.optim, optimizer, total_steps)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp) if device.type == "cuda" else None
     scaler = torch.amp.GradScaler(enabled=amp_dtype == torch.float16)
@@ -279,7 +280,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
                                              num_workers=cfg.data.num_workers, worker_init_fn=seed_worker,
                                              generator=generator)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{math.ceil(total_steps / len(sampler))}", initial=batch_in_epoch, total=len(sampler),
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs_to_run}", initial=batch_in_epoch, total=len(sampler),
                    disable=not main_process or quiet, dynamic_ncols=True)
         for batch in bar:
             train_model.train()
