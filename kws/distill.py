@@ -9,6 +9,8 @@ resuming); only the objective differs (Hinton et al., 2015):
 
 where x_T = softmax(logits / T). The T^2 keeps the soft term's gradients on the scale of the hard
 term's when T changes. The teacher sees the same (augmented) features as the student.
+`attention_weight` > 0 adds attention distillation: the student's attention over time is pulled
+towards the teacher's (KL, the teacher's weights moved onto the student's coarser frames).
 
 What the command does:
 1. a small grid over `grid_temperature` x `grid_alpha`, each point a short run
@@ -56,19 +58,57 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     return alpha * temperature ** 2 * soft + (1 - alpha) * hard
 
 
-class TeacherLoss:
-    """The `kws.train` objective with a frozen teacher: `(logits, labels, feats) -> loss`."""
+def resample_attention(weights: torch.Tensor, source_centers: torch.Tensor,
+                       target_centers: torch.Tensor) -> torch.Tensor:
+    """Move attention weights `(batch, S)` onto other frames: `(batch, T)`.
 
-    def __init__(self, teacher: CRNN, temperature: float, alpha: float) -> None:
+    source_centers `(S,)` and target_centers `(T,)` (evenly spaced) are frame centers on one time
+    axis. Each source frame's weight goes to the two target frames around its center, split
+    linearly (all of it to the end frame beyond either end), so every row still sums to one. The
+    teacher and the student see the clip at different conv strides; this puts the teacher's
+    attention on the student's frames.
+    """
+    frames = len(target_centers)
+    if frames == 1:
+        return weights.sum(dim=-1, keepdim=True)
+    spacing = float(target_centers[1] - target_centers[0])
+    position = ((source_centers - target_centers[0]) / spacing).clamp(0, frames - 1)
+    low = position.floor().long().clamp(max=frames - 2)
+    upper_share = (position - low).to(weights.dtype)
+    moves = torch.zeros(len(source_centers), frames, dtype=weights.dtype, device=weights.device)
+    rows = torch.arange(len(source_centers))
+    moves[rows, low] = 1 - upper_share
+    moves[rows, low + 1] = upper_share
+    return weights @ moves
+
+
+class TeacherLoss:
+    """The `kws.train` objective with a frozen teacher: `(student, feats, labels) -> loss`.
+
+    With attention_weight > 0 it adds attention distillation: attention_weight * KL(teacher's
+    attention over time, moved onto the student's frames || the student's attention).
+    """
+
+    def __init__(self, teacher: CRNN, temperature: float, alpha: float, attention_weight: float = 0.0) -> None:
         self.teacher = teacher.eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)
-        self.temperature, self.alpha = temperature, alpha
+        self.temperature, self.alpha, self.attention_weight = temperature, alpha, attention_weight
 
-    def __call__(self, logits: torch.Tensor, labels: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+    def __call__(self, student: CRNN, feats: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.attention_weight == 0:
+            with torch.no_grad():
+                teacher_logits = self.teacher(feats)
+            return distillation_loss(student(feats), teacher_logits, labels, self.temperature, self.alpha)
+        logits, log_weights = student.forward_with_attention(feats)
         with torch.no_grad():
-            teacher_logits = self.teacher(feats)
-        return distillation_loss(logits, teacher_logits, labels, self.temperature, self.alpha)
+            teacher_logits, teacher_log_weights = self.teacher.forward_with_attention(feats)
+            target = resample_attention(teacher_log_weights.exp(),
+                                        self.teacher.frame_centers(teacher_log_weights.shape[1]),
+                                        student.frame_centers(log_weights.shape[1]))
+        attention = F.kl_div(log_weights, target, reduction="batchmean")
+        return (distillation_loss(logits, teacher_logits, labels, self.temperature, self.alpha)
+                + self.attention_weight * attention)
 
 
 @dataclass
@@ -78,6 +118,7 @@ class DistillConfig(TrainConfig):
     teacher: str = "logs/kws_baseline/default/best.pt"  # a kws.train checkpoint
     temperature: float = 4.0  # used when the grid is empty
     alpha: float = 0.9
+    attention_weight: float = 0.0  # attention distillation: weight of the attention KL; 0 = off
     grid_temperature: list[float] = field(default_factory=lambda: [2.0, 5.0])
     grid_alpha: list[float] = field(default_factory=lambda: [0.5, 0.9])
     grid_epochs: int = 4  # epochs per grid point (short runs: the grid ranks settings)
@@ -95,7 +136,7 @@ def grid_name(temperature: float, alpha: float) -> str:
 def train_student(cfg: DistillConfig, teacher: CRNN, log_root: str | Path = "logs", quiet: bool = False,
                   init_state: dict | None = None) -> Path:
     """One distillation run with `cfg.temperature` / `cfg.alpha`; returns the run folder."""
-    loss_fn: LossFn = TeacherLoss(teacher, cfg.temperature, cfg.alpha)
+    loss_fn: LossFn = TeacherLoss(teacher, cfg.temperature, cfg.alpha, cfg.attention_weight)
     return train(cfg, log_root, quiet, loss_fn=loss_fn, init_state=init_state)
 
 

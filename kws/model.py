@@ -54,6 +54,10 @@ class Attention(nn.Module):
         else:
             self.energy = nn.Sequential(nn.Linear(hidden_size, 1))
 
+    def log_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """`(batch, time, hidden)` -> log attention weights `(batch, time)` (log-softmax over time)."""
+        return torch.log_softmax(self.energy(x)[..., 0], dim=-1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = torch.softmax(self.energy(x), dim=-2)  # (batch, time, 1)
         return (weights * x).sum(dim=-2)
@@ -104,6 +108,18 @@ class CRNN(nn.Module):
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         outputs, _ = self.rnn(self.conv_frames(feats))  # (batch, T', hidden)
         return self.classifier(self.attention(outputs))
+
+    def forward_with_attention(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-mel `(batch, n_mels, time)` -> (logits `(batch, num_classes)`, log attention weights
+        `(batch, T')`); the logits equal `forward`'s (attention distillation needs both)."""
+        outputs, _ = self.rnn(self.conv_frames(feats))
+        log_weights = self.attention.log_weights(outputs)
+        pooled = (log_weights.exp().unsqueeze(-1) * outputs).sum(dim=-2)
+        return self.classifier(pooled), log_weights
+
+    def frame_centers(self, frames: int) -> torch.Tensor:
+        """Centers of the first `frames` RNN frames, in feature frames: `(frames,)`."""
+        return torch.arange(frames) * self.stride_time + (self.kernel_time - 1) / 2
 
 
 def _validate(n_mels: int, cfg: ModelConfig) -> None:

@@ -74,13 +74,14 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, 1]).generate_state(1)[0])
 
 
-# (logits (batch, classes), labels (batch,), log-mel features (batch, n_mels, time)) -> scalar loss.
-LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# (model, log-mel features (batch, n_mels, time), labels (batch,)) -> scalar loss. The loss runs the
+# model itself, so a distillation loss can also read the model's attention and feed its teacher.
+LossFn = Callable[[CRNN, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-    """The default objective; `feats` is unused (a distillation loss feeds them to its teacher)."""
-    return F.cross_entropy(logits, labels)
+def cross_entropy(model: CRNN, feats: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The default objective: cross-entropy of the model's logits."""
+    return F.cross_entropy(model(feats), labels)
 
 
 def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False, *,
@@ -165,7 +166,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False, 
             with torch.no_grad():
                 feats, _ = features(batch["waves"].to(device))
                 feats = spec_augment(feats)
-            loss = loss_fn(model(feats), batch["labels"].to(device), feats)
+            loss = loss_fn(model, feats, batch["labels"].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)

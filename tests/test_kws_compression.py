@@ -7,7 +7,7 @@ from torch import nn
 
 from common.config import load_config
 from common.features import FeatureConfig, make_features
-from kws.distill import DistillConfig, distillation_loss, run
+from kws.distill import DistillConfig, TeacherLoss, distillation_loss, resample_attention, run
 from kws.model import CRNN, ModelConfig, keyword_probability
 from kws.profile import count_macs, count_parameters, saved_bytes, state_dict_bytes
 from kws.prune import prune_crnn
@@ -63,6 +63,43 @@ def test_minimizing_the_soft_loss_recovers_the_teacher_distribution():
         distillation_loss(student, teacher, torch.zeros(5, dtype=torch.long), 2.0, 1.0).backward()
         optimizer.step()
     torch.testing.assert_close(torch.softmax(student, -1), torch.softmax(teacher, -1), atol=1e-3, rtol=0)
+
+
+def test_teacher_attention_moves_onto_the_student_frames_by_hand():
+    teacher, student = baseline_model(), student_model()  # time stride 8 vs 16, both kernel 20
+    x = inputs()
+    source, target = teacher.frame_centers(11), student.frame_centers(6)  # 101 frames: 11 and 6
+    assert source.tolist()[:3] == [9.5, 17.5, 25.5] and target.tolist()[:2] == [9.5, 25.5]
+    # Teacher frame 2j sits on student frame j; frame 2j + 1 halfway between j and j + 1.
+    moved = resample_attention(torch.eye(11), source, target)
+    expected = torch.zeros(11, 6)
+    for i in range(11):
+        expected[i, i // 2] += 1.0 if i % 2 == 0 else 0.5
+        if i % 2:
+            expected[i, i // 2 + 1] += 0.5
+    torch.testing.assert_close(moved, expected)
+    # Beyond the ends everything goes to the end frame; rows keep their mass.
+    torch.testing.assert_close(resample_attention(torch.eye(2), torch.tensor([-3.0, 99.0]), target),
+                               torch.eye(6)[[0, 5]])
+    log_weights = teacher.forward_with_attention(x)[1]
+    torch.testing.assert_close(resample_attention(log_weights.exp(), source, target).sum(-1), torch.ones(3))
+
+
+def test_attention_distillation_is_zero_at_the_teacher_and_logits_match_forward():
+    teacher, student, x = baseline_model(), student_model(), inputs()
+    labels = torch.tensor([0, 1, 0])
+    for model in (teacher, student):
+        logits, log_weights = model.forward_with_attention(x)
+        torch.testing.assert_close(logits, model(x))
+        torch.testing.assert_close(log_weights.exp().sum(-1), torch.ones(3))
+    plain, with_attention = TeacherLoss(teacher, 4.0, 0.5), TeacherLoss(teacher, 4.0, 0.5, attention_weight=2.0)
+    # The teacher as its own student: the attention term vanishes.
+    torch.testing.assert_close(with_attention(baseline_model(), x, labels), plain(baseline_model(), x, labels))
+    # A student attends elsewhere: a positive term that gradients reach.
+    loss = with_attention(student, x, labels)
+    assert loss > plain(student, x, labels) + 1e-3
+    loss.backward()
+    assert student.attention.energy[0].weight.grad.abs().sum() > 0
 
 
 def test_bad_distillation_settings_are_refused():
