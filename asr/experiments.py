@@ -95,9 +95,18 @@ def row_config(exp: ExperimentConfig, row: RowConfig, seed: int) -> tuple[TrainC
     return cfg, test_splits
 
 
+# Options added after runs were made, with the default that reproduces those runs. At that default
+# they stay out of the key, so adding an option does not orphan every finished run.
+LATER_OPTIONS = {("model", "frame_stack"): 1}
+
+
 def run_key(cfg: TrainConfig, test_splits: list[str]) -> str:
     """Hash of everything that makes a run's numbers (run name and stage excluded)."""
-    state = {"train": to_dict(cfg), "test_splits": test_splits}
+    train = to_dict(cfg)
+    for (section, key), default in LATER_OPTIONS.items():
+        if train[section][key] == default:
+            del train[section][key]
+    state = {"train": train, "test_splits": test_splits}
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -1,7 +1,8 @@
 """DeepSpeech2 (Amodei et al., 2015) for CTC, with its RNN-only and self-attention variants.
 
 features (batch, feat, time)
-  -> 0-3 x [Conv2d over (freq, time) -> BatchNorm2d -> clipped ReLU min(max(x, 0), 20) -> mask]
+  -> 1-3 x [Conv2d over (freq, time) -> BatchNorm2d -> clipped ReLU min(max(x, 0), 20) -> mask]
+     (RNN-only: no conv; `frame_stack` frames side by side per step instead)
   -> N x [BatchNorm1d on the layer input -> GRU/LSTM/RNN (bi: directions summed)
           -> optional self-attention (residual, LayerNorm, key padding mask)]
   -> lookahead (row) convolution when unidirectional
@@ -28,6 +29,7 @@ from torch import nn
 @dataclass
 class ModelConfig:
     num_conv_layers: int = 2  # 0 gives the RNN-only model
+    frame_stack: int = 1  # RNN-only: feature frames stacked into one step (a lower frame rate)
     conv_channels: list[int] = field(default_factory=lambda: [32, 32, 96])
     conv_kernels: list[list[int]] = field(default_factory=lambda: [[41, 11], [21, 11], [21, 11]])  # (freq, time)
     conv_strides: list[list[int]] = field(default_factory=lambda: [[2, 2], [2, 1], [2, 1]])
@@ -83,6 +85,33 @@ class ConvFrontEnd(nn.Module):
             x = x * valid[:, None, None, :]
         batch, channels, freq, time = x.shape
         return x.reshape(batch, channels * freq, time).transpose(1, 2), lengths
+
+
+class FrameStack(nn.Module):
+    """The RNN-only model's front-end: `stack` consecutive frames side by side, one step per
+    `stack` frames, so the RNNs run at the frame rate the conv strides give DeepSpeech2
+    (Sak et al., 2015, stack and skip frames the same way).
+
+    Input `(batch, feat, time)`, lengths `(batch,)`; output `(batch, time // stack, stack * feat)`
+    and lengths // stack: a tail shorter than `stack` frames is dropped, so a step never mixes an
+    utterance's frames with padding.
+    """
+
+    def __init__(self, num_features: int, stack: int) -> None:
+        super().__init__()
+        if stack < 1:
+            raise ValueError(f"model.frame_stack must be >= 1, got {stack}")
+        self.stack = stack
+        self.output_size = num_features * stack
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        return torch.div(lengths, self.stack, rounding_mode="floor")
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, feat, time = features.shape
+        steps = time // self.stack
+        x = features[:, :, :steps * self.stack].transpose(1, 2)  # (batch, steps * stack, feat)
+        return x.reshape(batch, steps, self.stack * feat), self.output_lengths(lengths)
 
 
 def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -163,8 +192,12 @@ class DeepSpeech2(nn.Module):
         if not 0 <= n <= min(len(cfg.conv_channels), len(cfg.conv_kernels), len(cfg.conv_strides)):
             raise ValueError(f"model.num_conv_layers={n} needs that many entries in conv_channels, "
                              f"conv_kernels and conv_strides")
-        self.frontend = ConvFrontEnd(num_features, cfg.conv_channels[:n], cfg.conv_kernels[:n], cfg.conv_strides[:n])
-        input_size = self.frontend.output_size if n > 0 else num_features
+        if n > 0 and cfg.frame_stack != 1:
+            raise ValueError(f"model.frame_stack={cfg.frame_stack} is for the RNN-only model "
+                             f"(num_conv_layers=0); the conv strides set the frame rate otherwise")
+        self.frontend = (ConvFrontEnd(num_features, cfg.conv_channels[:n], cfg.conv_kernels[:n], cfg.conv_strides[:n])
+                         if n > 0 else FrameStack(num_features, cfg.frame_stack))
+        input_size = self.frontend.output_size
         self.rnns = nn.ModuleList()
         self.attentions = nn.ModuleList()
         for i in range(cfg.rnn_layers):
@@ -184,10 +217,7 @@ class DeepSpeech2(nn.Module):
         return self.frontend.output_lengths(lengths)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if len(self.frontend.layers) > 0:
-            x, lengths = self.frontend(features, lengths)
-        else:
-            x = features.transpose(1, 2)
+        x, lengths = self.frontend(features, lengths)
         for i, rnn in enumerate(self.rnns):
             x = rnn(x, lengths)
             if self.attentions:

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from asr.decode import greedy
-from asr.model import DeepSpeech2, ModelConfig, RecurrentLayer
+from asr.model import DeepSpeech2, FrameStack, ModelConfig, RecurrentLayer
 
 CONV_SETUPS = [
     (0, [[41, 11]], [[2, 2]]),
@@ -32,6 +32,7 @@ VARIANTS = {
     "lstm-uni": ModelConfig(rnn_type="lstm", bidirectional=False, lookahead_context=0),
     "attention": ModelConfig(attention_heads=2, dropout=0.1),
     "rnn-only": ModelConfig(num_conv_layers=0),
+    "rnn-only-stacked": ModelConfig(num_conv_layers=0, frame_stack=3),  # lengths not multiples of 3
     "three-conv": ModelConfig(num_conv_layers=3),
 }
 
@@ -68,6 +69,16 @@ def test_padding_does_not_change_an_utterances_output(name):
         alone, alone_length = model(features[i:i + 1, :, :n], lengths[i:i + 1])
         assert alone_length.item() == batch_lengths[i].item()
         torch.testing.assert_close(alone[0], batch_out[i, :alone_length.item()], atol=2e-5, rtol=1e-5)
+
+
+def test_frame_stack_puts_consecutive_frames_side_by_side_and_drops_the_tail():
+    features = torch.arange(2 * 2 * 7, dtype=torch.float32).reshape(2, 2, 7)  # (batch, feat, time)
+    x, lengths = FrameStack(2, 3)(features, torch.tensor([7, 5]))
+    assert x.shape == (2, 2, 6) and lengths.tolist() == [2, 1]
+    # Step 1 of utterance 0 holds frames 3, 4, 5, each frame's 2 features in turn.
+    assert x[0, 1].tolist() == [features[0, f, t].item() for t in (3, 4, 5) for f in (0, 1)]
+    with pytest.raises(ValueError, match="frame_stack"):
+        DeepSpeech2(40, 5, ModelConfig(num_conv_layers=2, frame_stack=2))
 
 
 def test_greedy_collapses_repeats_and_drops_blanks():

@@ -150,3 +150,13 @@ def test_real_trainer_on_a_tiny_korean_corpus_stops_at_max_steps(tmp_path):
     result = json.loads((run_dir / "result.json").read_text())
     assert list(result["splits"]) == ["dev", "eval_clean"] and result["splits"]["eval_clean"]["greedy"]["utterances"] == 4
     assert "| ds2 | 1/1 |" in table
+
+
+def test_an_option_added_later_keeps_finished_runs_keys():
+    # The key of units.json's char row, seed 0, as hashed before model.frame_stack existed: at its
+    # default a later option must not move finished runs to a new folder; set, it must.
+    exp = experiments.load_experiment("configs/asr/experiments/units.json")
+    cfg, test_splits = experiments.row_config(exp, exp.rows[0], 0)
+    assert experiments.run_key(cfg, test_splits) == "b5ebd92ef773"
+    cfg.model.frame_stack = 2
+    assert experiments.run_key(cfg, test_splits) != "b5ebd92ef773"
