@@ -30,6 +30,16 @@ from common.metrics import cer, wer
 
 
 @torch.no_grad()
+def as_text(hypothesis: str) -> str:
+    """A decoded hypothesis as the text it stands for: words separated by single spaces.
+
+    Greedy CTC over characters emits a space on each side of characters it then drops (" a  b");
+    as text that is "a b", which is what the beam + LM decoder returns and what a reader sees.
+    Every CER here is taken on this form, so training logs, tables and decoders agree.
+    """
+    return " ".join(hypothesis.split())
+
+
 def evaluate(model: torch.nn.Module, features: torch.nn.Module, loader, tokenizer,
              device: torch.device) -> dict:
     """Greedy-decode every batch of `loader`; returns cer, wer, refs, hyps (in loader order)."""
@@ -40,7 +50,7 @@ def evaluate(model: torch.nn.Module, features: torch.nn.Module, loader, tokenize
             continue
         feats, frames = features(batch["waves"].to(device), batch["wave_lengths"].to(device))
         log_probs, lengths = model(feats, frames)
-        hyps += [tokenizer.decode(ids) for ids in greedy(log_probs, lengths)]
+        hyps += [as_text(tokenizer.decode(ids)) for ids in greedy(log_probs, lengths)]
         refs += batch["texts"]
     return {"cer": cer(refs, hyps), "wer": wer(refs, hyps), "refs": refs, "hyps": hyps}
 
@@ -132,8 +142,7 @@ def decoding_table(log_probs: list[np.ndarray], refs: list[str], tokenizer, beam
         ids = decode_dataset(log_probs, decoder, workers=workers, desc=name)
         rows.append({"decoder": name, "hyps": [tokenizer.decode(x) for x in ids], "seconds": time.time() - started})
     for row in rows:
-        # Extra spaces (leading, doubled) are not words: drop them so CER compares like with like.
-        row["hyps"] = [" ".join(h.split()) for h in row["hyps"]]
+        row["hyps"] = [as_text(h) for h in row["hyps"]]
         row["cer"], row["wer"] = cer(refs, row["hyps"]), wer(refs, row["hyps"])
     return rows
 

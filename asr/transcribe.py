@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from asr.decode import BeamSearchDecoder, DecoderConfig, TokenWords, forced_align, greedy, split_words, token_words
-from asr.evaluate import lm_decoder_config, load_asr_checkpoint
+from asr.evaluate import as_text, lm_decoder_config, load_asr_checkpoint
 from common.audio import AudioError, load
 from common.checkpoint import CheckpointError
 
@@ -106,7 +106,7 @@ def main(argv: list[str]) -> None:
         else:
             hyps = decoder.decode(log_probs)
             tokens = hyps[0].tokens if hyps else []
-        text = " ".join(tokenizer.decode(tokens).split())
+        text = as_text(tokenizer.decode(tokens))
         if args.json:
             print(json.dumps({"file": str(path), "text": text, "duration": round(len(wave) / sample_rate, 3),
                               "words": word_timings(log_probs, tokens, words, frame_seconds)}), flush=True)

@@ -141,3 +141,13 @@ def test_lm_tune_saves_the_best_pair_next_to_the_lm_and_caches_log_probs(tmp_pat
     lm_tune.main([str(tmp_path / "no-such-checkpoint.pt"), *args])  # the cache stands in for the model
     assert json.loads(tuned_path(lm_path).read_text())["grid"] == tuned["grid"]
     tuned_path(lm_path).unlink()
+
+
+def test_hypotheses_are_scored_as_the_text_they_stand_for():
+    from asr.evaluate import as_text
+    from common.metrics import cer
+    # Greedy CTC kept both spaces around a dropped "x": as text that is one space, so the CER also
+    # counts the dropped space (2 of 6 characters), as it does for the beam + LM decoder's output.
+    assert as_text(" ab  c ") == "ab c"
+    assert cer("ab x c", "ab  c") == pytest.approx(1 / 6)
+    assert cer("ab x c", as_text("ab  c")) == pytest.approx(2 / 6)
