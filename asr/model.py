@@ -4,7 +4,7 @@ features (batch, feat, time)
   -> 1-3 x [Conv2d over (freq, time) -> BatchNorm2d -> clipped ReLU min(max(x, 0), 20) -> mask]
      (RNN-only: no conv; `frame_stack` frames side by side per step instead)
   -> N x [BatchNorm1d on the layer input -> GRU/LSTM/RNN (bi: directions summed)
-          -> optional self-attention (residual, LayerNorm, key padding mask)]
+          -> optional self-attention (pre-LayerNorm residual branch, zero at init; key padding mask)]
   -> lookahead (row) convolution when unidirectional
   -> LayerNorm -> Linear -> log-softmax over the vocabulary (blank = 0)
 
@@ -157,17 +157,28 @@ class RecurrentLayer(nn.Module):
 
 
 class SelfAttentionBlock(nn.Module):
-    """Multi-head self-attention with residual connection and LayerNorm; `(batch, time, dim)`."""
+    """`x + SelfAttention(LayerNorm(x))`, multi-head; `(batch, time, dim)` -> the same.
+
+    The branch is pre-LayerNorm and its output projection starts at zero, so at init the block is
+    the identity and the model starts as plain DeepSpeech2; attention grows only where it lowers
+    the loss. With a post-LayerNorm block and a random output projection, every frame got an
+    average of the whole utterance mixed in at every layer from the first step, and the
+    DeepSpeech2 + attention runs of the Korean models table never left the CTC blank plateau
+    (99.8% CER after 2000 steps, where plain DeepSpeech2 reaches 13%).
+    """
 
     def __init__(self, dim: int, heads: int, dropout: float) -> None:
         super().__init__()
-        self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
         self.norm = nn.LayerNorm(dim)
+        self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        nn.init.zeros_(self.attention.out_proj.weight)
+        nn.init.zeros_(self.attention.out_proj.bias)
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
         """`padding_mask` (batch, time) is True on padded frames, which no query attends to."""
-        attended, _ = self.attention(x, x, x, key_padding_mask=padding_mask, need_weights=False)
-        return self.norm(x + attended)
+        normed = self.norm(x)
+        attended, _ = self.attention(normed, normed, normed, key_padding_mask=padding_mask, need_weights=False)
+        return x + attended
 
 
 class Lookahead(nn.Module):

@@ -60,6 +60,8 @@ def test_every_variant_runs_forward_and_backward(name):
 def test_padding_does_not_change_an_utterances_output(name):
     torch.manual_seed(0)
     model = DeepSpeech2(40, 7, small(VARIANTS[name])).eval()
+    for block in model.attentions:  # a trained branch: at init it is zero and would prove nothing
+        torch.nn.init.normal_(block.attention.out_proj.weight, std=0.3)
     lengths = torch.tensor([80, 53, 31])
     features = torch.randn(3, 40, 80)
     for i, n in enumerate(lengths):
@@ -79,6 +81,20 @@ def test_frame_stack_puts_consecutive_frames_side_by_side_and_drops_the_tail():
     assert x[0, 1].tolist() == [features[0, f, t].item() for t in (3, 4, 5) for f in (0, 1)]
     with pytest.raises(ValueError, match="frame_stack"):
         DeepSpeech2(40, 5, ModelConfig(num_conv_layers=2, frame_stack=2))
+
+
+def test_attention_variant_starts_as_plain_deepspeech2():
+    torch.manual_seed(0)
+    plain = DeepSpeech2(40, 7, small(ModelConfig())).eval()
+    torch.manual_seed(0)
+    attention = DeepSpeech2(40, 7, small(ModelConfig(attention_heads=2))).eval()
+    attention.load_state_dict(plain.state_dict(), strict=False)  # same conv, RNN and head weights
+    features, lengths = torch.randn(2, 40, 50), torch.tensor([50, 37])
+    torch.testing.assert_close(attention(features, lengths)[0], plain(features, lengths)[0])
+    # ... and the branch learns: its output projection gets a gradient at the zero init.
+    attention.train()
+    attention(features, lengths)[0][..., 1].sum().backward()
+    assert attention.attentions[0].attention.out_proj.weight.grad.abs().sum() > 0
 
 
 def test_greedy_collapses_repeats_and_drops_blanks():
