@@ -273,6 +273,8 @@ def plot_bars(exp: ExperimentConfig, results: dict[tuple[str, int], dict], out_p
     ax.bar(xs, means, yerr=errors, capsize=4, color=colors, alpha=0.7)  # whiskers: min/max over seeds
     for x, v in zip(xs, values):
         ax.plot([x] * len(v), v, "k.", markersize=6)
+        if not v:  # an empty bar would read as 0% CER
+            ax.text(x, 0, "not run", ha="center", va="bottom", fontsize=8, color="0.4")
     ax.set_xticks(list(xs), labels, rotation=30, ha="right")
     ax.set_ylabel(f"{split or 'test'} CER (%)")
     ax.set_title(textwrap.fill(exp.title or exp.name, 70), fontsize=9)
