@@ -29,7 +29,6 @@ from common.features import FeatureConfig, make_features
 from common.metrics import cer, wer
 
 
-@torch.no_grad()
 def as_text(hypothesis: str) -> str:
     """A decoded hypothesis as the text it stands for: words separated by single spaces.
 
@@ -40,6 +39,7 @@ def as_text(hypothesis: str) -> str:
     return " ".join(hypothesis.split())
 
 
+@torch.no_grad()
 def evaluate(model: torch.nn.Module, features: torch.nn.Module, loader, tokenizer,
              device: torch.device) -> dict:
     """Greedy-decode every batch of `loader`; returns cer, wer, refs, hyps (in loader order)."""
