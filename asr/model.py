@@ -160,10 +160,10 @@ class SelfAttentionBlock(nn.Module):
     """`x + SelfAttention(LayerNorm(x))`, multi-head; `(batch, time, dim)` -> the same.
 
     The branch is pre-LayerNorm and its output projection starts at zero, so at init the block is
-    the identity and the model starts as plain DeepSpeech2. Neither this block nor the earlier
-    post-LayerNorm one (random output projection) has left the CTC blank plateau on the Korean
-    models table yet: 99.8% CER after 2000 steps with the old block, 99.5% dev CER at step 840
-    with this one, where plain DeepSpeech2 reaches 13-18% (README, experiment tables).
+    the identity and the model starts as plain DeepSpeech2. It needs a lower learning rate than
+    the recurrent layers (`optim.attention_lr_scale`, 0.1 by default): at the full rate its
+    unbounded output outgrew the GRU output it is added to and the model stayed on the CTC blank
+    plateau (README, experiment tables).
     """
 
     def __init__(self, dim: int, heads: int, dropout: float) -> None:

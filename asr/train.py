@@ -48,6 +48,9 @@ class OptimConfig:
     min_lr_ratio: float = 0.01  # cyclic base lr and cosine floor, relative to lr
     cyclic_step_size: int = 500  # cyclic: steps per half cycle (triangular2)
     grad_clip: float = 5.0
+    # Self-attention at the full Adam rate kept DeepSpeech2 on the CTC blank plateau: its
+    # unbounded output outgrew the GRU output it is added to (README, experiment tables).
+    attention_lr_scale: float = 0.1
 
 
 @dataclass
@@ -88,21 +91,34 @@ def setup_distributed() -> tuple[int, int, torch.device]:
     return rank, world, torch.device("cpu")
 
 
-def make_optimizer(cfg: OptimConfig, params) -> torch.optim.Optimizer:
+def make_optimizer(cfg: OptimConfig, model: DeepSpeech2) -> torch.optim.Optimizer:
+    """Parameter groups by learning rate: the self-attention blocks get `attention_lr_scale` × lr.
+
+    Each group carries its "lr_scale", which `make_scheduler` applies to every schedule's peak.
+    """
+    attention = list(model.attentions.parameters())
+    attention_ids = {id(p) for p in attention}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in attention_ids], "lr_scale": 1.0}]
+    if attention:
+        groups.append({"params": attention, "lr_scale": cfg.attention_lr_scale})
+    for group in groups:
+        group["lr"] = cfg.lr * group["lr_scale"]
     if cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)
     optimizer_class = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
-    return optimizer_class(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return optimizer_class(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def make_scheduler(cfg: OptimConfig, optimizer: torch.optim.Optimizer, total_steps: int):
-    """Learning-rate schedule stepped once per optimizer step."""
+    """Learning-rate schedule stepped once per optimizer step; peaks at `cfg.lr` × each group's "lr_scale"."""
+    peaks = [cfg.lr * group["lr_scale"] for group in optimizer.param_groups]
     if cfg.scheduler == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total_steps,
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total_steps,
                                                    pct_start=cfg.warmup_fraction, div_factor=25.0,
                                                    final_div_factor=1e3, cycle_momentum=False)
     if cfg.scheduler == "cyclic":
-        return torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=cfg.lr * cfg.min_lr_ratio, max_lr=cfg.lr,
+        return torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=[peak * cfg.min_lr_ratio for peak in peaks],
+                                                 max_lr=peaks,
                                                  step_size_up=cfg.cyclic_step_size, mode="triangular2",
                                                  cycle_momentum=False)
     warmup = max(1, int(cfg.warmup_fraction * total_steps))
@@ -221,7 +237,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
     if init_state is not None:
         load_model_state(model, init_state["model"], cfg.init_from)
     spec_augment = make_spec_augment(cfg.augment)
-    optimizer = make_optimizer(cfg.optim, model.parameters())
+    optimizer = make_optimizer(cfg.optim, model)
     total_steps = cfg.epochs * len(sampler)
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)

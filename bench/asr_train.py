@@ -29,7 +29,7 @@ def measure(cfg: TrainConfig, steps: int, utterance_seconds: float, device: torc
     torch.manual_seed(0)
     features = make_features(cfg.features).to(device)
     model = DeepSpeech2(features.num_features, 29, cfg.model).to(device)
-    optimizer = make_optimizer(cfg.optim, model.parameters())
+    optimizer = make_optimizer(cfg.optim, model)
     batch_size = max(1, int(cfg.data.max_batch_seconds // utterance_seconds))
     samples = int(utterance_seconds * cfg.features.sample_rate)
     target_length = int(utterance_seconds * CHARS_PER_SECOND)

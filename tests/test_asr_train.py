@@ -12,7 +12,7 @@ import numpy as np
 from asr.data import AugmentConfig, DurationBatchSampler, SpeechDataset, collate, make_wave_augment, speed_perturb
 from asr.decode import greedy
 from asr.evaluate import load_asr_checkpoint
-from asr.model import DeepSpeech2
+from asr.model import DeepSpeech2, ModelConfig
 from asr.text import CharTokenizer
 from common.checkpoint import load_checkpoint
 from common.config import load_config
@@ -186,3 +186,29 @@ def test_fine_tuning_starts_from_the_checkpoint_network(tone_corpus, tmp_path):
     assert saved["config"]["model"]["rnn_hidden"] == 32  # the checkpoint's size, not the override
     start = load_checkpoint(clean / "best.pt")["model"]
     assert any(not torch.equal(start[k], saved["model"][k]) for k in start)  # and it trained on
+
+
+@pytest.mark.parametrize("scheduler", ["onecycle", "cyclic", "cosine", "constant"])
+def test_attention_blocks_learn_at_their_scaled_rate_under_every_schedule(scheduler):
+    model_cfg = ModelConfig(num_conv_layers=1, conv_channels=[4], conv_kernels=[[11, 5]],
+                                         conv_strides=[[2, 2]], rnn_layers=2, rnn_hidden=16, attention_heads=2)
+    model = DeepSpeech2(40, 29, model_cfg)
+    cfg = train_module.OptimConfig(lr=1e-3, scheduler=scheduler, attention_lr_scale=0.1, cyclic_step_size=5)
+    optimizer = train_module.make_optimizer(cfg, model)
+    scheduler_ = train_module.make_scheduler(cfg, optimizer, total_steps=20)
+    rest, attention = optimizer.param_groups
+    assert {id(p) for p in attention["params"]} == {id(p) for p in model.attentions.parameters()}
+    assert len(rest["params"]) + len(attention["params"]) == len(list(model.parameters()))
+    peak = [0.0, 0.0]
+    for _ in range(19):
+        optimizer.step()
+        scheduler_.step()
+        peak = [max(peak[0], rest["lr"]), max(peak[1], attention["lr"])]
+        assert attention["lr"] == pytest.approx(0.1 * rest["lr"])
+    assert peak[0] == pytest.approx(1e-3, rel=0.05)
+
+
+def test_a_model_without_attention_has_one_parameter_group():
+    model = DeepSpeech2(40, 29, ModelConfig(rnn_layers=1, rnn_hidden=16, conv_channels=[4, 4, 4]))
+    optimizer = train_module.make_optimizer(train_module.OptimConfig(lr=1e-3), model)
+    assert len(optimizer.param_groups) == 1 and optimizer.param_groups[0]["lr"] == 1e-3
