@@ -30,6 +30,7 @@ STAGES=(
   "transcribe|print the text of audio files: transcribe CHECKPOINT FILE... [--json] [--lm ARPA]"
   "kws_baseline|train the KWS CRNN (keyword sheila), then test au-fa-fr and costs: kws_baseline [CONFIG] [key=value ...]"
   "kws_eval|score a KWS checkpoint on a Speech Commands test list: kws_eval CHECKPOINT [ROOT]"
+  "kws_compare|KWS checkpoints side by side, au-fa-fr ratio to the first with a bootstrap interval: kws_compare CKPT... [--root ROOT] [--splits S ...]"
   "kws_stream|stream a demo track, FILE.wav or the mic: kws_stream [FILE.wav] [--checkpoint CKPT] [--threshold T] [--mic]"
   "kws_distill|distil small KWS students (T/alpha grid), prune the baseline, write logs/kws/compression.md: kws_distill [CONFIG] [key=value ...]"
   "kws_quantize|fp16 / int8 versions of every KWS model, report in logs/kws/compression.md: kws_quantize [--runs N]"
@@ -175,6 +176,10 @@ stage_kws_baseline() {
 
 stage_kws_eval() {
   "$PY" -m kws.evaluate "$@"
+}
+
+stage_kws_compare() {
+  "$PY" -m kws.compare "$@"
 }
 
 stage_kws_stream() {
