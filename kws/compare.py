@@ -63,6 +63,11 @@ def score_splits(checkpoints: list[KwsCheckpoint], root: str | Path, splits: lis
     return np.stack([np.concatenate(s) for s in scores]), np.concatenate(labels)
 
 
+def ratios_to_first(areas: np.ndarray) -> np.ndarray:
+    """au-fa-fr `(models,)` over model 0's (a perfect reference would divide by zero)."""
+    return areas / max(areas[0], np.finfo(float).tiny)
+
+
 def bootstrap_ratios(scores: np.ndarray, labels: np.ndarray, resamples: int = 300,
                      seed: int = 0) -> np.ndarray:
     """au-fa-fr of every model over that of model 0, on paired resamples: `(resamples, models)`.
@@ -76,7 +81,7 @@ def bootstrap_ratios(scores: np.ndarray, labels: np.ndarray, resamples: int = 30
     for r in range(resamples):
         idx = np.concatenate([rng.choice(positives, len(positives)), rng.choice(negatives, len(negatives))])
         areas = np.array([au_fa_fr(model_scores[idx], labels[idx]) for model_scores in scores])
-        ratios[r] = areas / max(areas[0], np.finfo(float).tiny)
+        ratios[r] = ratios_to_first(areas)
     return ratios
 
 
@@ -97,15 +102,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"error: {e}")
     root = args.root or checkpoints[0].config["data"]["root"]
     scores, labels = score_splits(checkpoints, root, args.splits)
-    areas = [au_fa_fr(s, labels) for s in scores]
+    areas = np.array([au_fa_fr(s, labels) for s in scores])
     low, high = np.quantile(bootstrap_ratios(scores, labels, args.resamples), [0.05, 0.95], axis=0)
     print(f"{root} {' + '.join(args.splits)}: {len(labels):,} clips, {int(labels.sum()):,} "
           f"{checkpoints[0].keyword!r}; ratio = au-fa-fr / the first model's, 90% paired bootstrap "
           f"interval over {args.resamples} resamples\n")
     print("| checkpoint | au-fa-fr | ratio | 90% interval |")
     print("|---|---|---|---|")
-    for path, area, lo, hi in zip(args.checkpoints, areas, low, high):
-        print(f"| {path} | {area:.3e} | {area / max(areas[0], np.finfo(float).tiny):.2f} | {lo:.2f}-{hi:.2f} |")
+    for path, area, ratio, lo, hi in zip(args.checkpoints, areas, ratios_to_first(areas), low, high):
+        print(f"| {path} | {area:.3e} | {ratio:.2f} | {lo:.2f}-{hi:.2f} |")
     return 0
 
 
