@@ -66,3 +66,33 @@ def test_a_cosine_run_cannot_be_extended_with_more_epochs(tmp_path):
     train(tiny_config(root, "epochs=1", "optim.schedule=cosine"), log_root=tmp_path / "logs", quiet=True)
     with pytest.raises(ConfigError, match="epochs"):
         train(tiny_config(root, "epochs=2", "optim.schedule=cosine"), log_root=tmp_path / "logs", quiet=True)
+
+
+def test_select_last_keeps_the_final_epoch_as_best_pt(tmp_path):
+    root = write_speech_commands_tree(tmp_path / "sc")
+    run_dir = train(tiny_config(root, "epochs=3", "select=last"), log_root=tmp_path / "logs", quiet=True)
+    best, last = load_checkpoint(run_dir / "best.pt"), load_checkpoint(run_dir / "last.pt")
+    final = [r for r in read_metrics(run_dir / "metrics.jsonl") if "val_au_fa_fr" in r][-1]
+    assert best["best_epoch"] == best["epoch"] == final["epoch"] == 3
+    assert best["best_au_fa_fr"] == final["val_au_fa_fr"]
+    for key in last["model"]:
+        torch.testing.assert_close(best["model"][key], last["model"][key], rtol=0, atol=0)
+    assert (run_dir / "train.log").read_text().count("kept as best.pt") == 1
+    with pytest.raises(ConfigError, match="select"):
+        load_config(TrainConfig, None, ["select=final"])
+
+
+def test_echo_takes_that_many_steps_per_batch_and_resumes_exactly(tmp_path):
+    root = write_speech_commands_tree(tmp_path / "sc")
+    logs = tmp_path / "logs"
+    once = load_checkpoint(train(tiny_config(root, "epochs=2", "name=once"), log_root=logs, quiet=True) / "last.pt")
+    straight = train(tiny_config(root, "epochs=2", "echo=3", "name=straight"), log_root=logs, quiet=True)
+    train(tiny_config(root, "epochs=1", "echo=3", "name=resumed"), log_root=logs, quiet=True)
+    resumed = train(tiny_config(root, "epochs=2", "echo=3", "name=resumed"), log_root=logs, quiet=True)
+    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(resumed / "last.pt")
+    assert (a["step"], b["step"]) == (3 * once["step"], 3 * once["step"])
+    for key in a["model"]:
+        torch.testing.assert_close(a["model"][key], b["model"][key], rtol=0, atol=0)
+    assert not torch.equal(a["model"]["classifier.weight"], once["model"]["classifier.weight"])
+    with pytest.raises(ConfigError, match="echo"):
+        train(tiny_config(root, "echo=0", "name=zero"), log_root=logs, quiet=True)
