@@ -3,9 +3,10 @@
     python -m kws.train configs/kws/baseline.json [key=value ...]
 
 A run lives in logs/<stage>/<name>/. Each epoch ends with au-fa-fr on the validation split;
-`best.pt` is the epoch with the lowest (with `select=last`: the final epoch), `last.pt` the latest. If the run folder holds `last.pt`,
-training resumes after the last finished epoch and gives the same result as an uninterrupted run:
-every random draw of an epoch (sampler, augmentation, dropout, masks) is seeded by (seed, epoch).
+`best.pt` is the epoch with the lowest (with `select=last`: the final epoch), `last.pt` the latest.
+If the run folder holds `last.pt`, training resumes after the last finished epoch and gives the
+same result as an uninterrupted run: every random draw of an epoch (sampler, augmentation, dropout,
+masks) is seeded by (seed, epoch).
 The run ends by scoring `best.pt` on the test split (results.md) and drawing its FA/FR curves.
 """
 from __future__ import annotations
@@ -73,8 +74,8 @@ class TrainConfig:
     # the schedule is consistently the better model on a larger held-out set.
     select: Literal["validation", "last"] = "validation"
     # Optimizer steps per loaded batch, each on its own SpecAugment masks ("data echoing", Choi et
-    # al. 2019). On a CPU, reading, augmenting and featurizing a batch costs ~10x the step of a
-    # small model, so echoing buys more steps (what long schedules need) for little extra time.
+    # al. 2019). On a CPU, reading, augmenting and featurizing a batch costs several times the step
+    # of a small model, so echoing buys more steps (what long schedules need) for little extra time.
     echo: int = 1
 
 
