@@ -165,7 +165,7 @@ def run_grid(cfg: DistillConfig, teacher: CRNN, log_root: str | Path = "logs",
     # Validation au-fa-fr rests on a few keyword clips, so ties happen: min keeps the first listed.
     best = min(rows, key=lambda r: r["val_au_fa_fr"])
     lines = [f"Distillation grid: {cfg.grid_epochs} epochs per point, student {cfg.model}",
-             "", "| T | alpha | validation au-fa-fr | best epoch | run |", "|---|---|---|---|---|"]
+             "", f"| T | alpha | validation au-fa-fr | epoch kept (select={cfg.select}) | run |", "|---|---|---|---|---|"]
     lines += [f"| {r['temperature']:g} | {r['alpha']:g} | {r['val_au_fa_fr']:.3e} | {r['best_epoch']} | "
               f"{r['run']}{' **best**' if r is best else ''} |" for r in rows]
     out = Path(log_root) / cfg.stage / "grid.md"
