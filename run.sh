@@ -80,11 +80,11 @@ stage_test() {
 }
 
 stage_data() {
-  "$PY" -m common.synth --root data "$@"
+  "$PY" -m corpora.synth --root data "$@"
 }
 
 stage_download() {
-  "$PY" -m common.download "$@"
+  "$PY" -m corpora.download "$@"
 }
 
 # Training stages take an optional config file first, then key=value overrides.
@@ -109,7 +109,7 @@ stage_asr_other() {
   stage_data --only librispeech speech_commands  # speech_commands: its _background_noise_ folder
   local args init
   mapfile -t args < <(config_and_overrides configs/asr/other.json "$@")
-  init="$("$PY" -c 'import sys; from asr.train import TrainConfig; from common.config import load_config
+  init="$("$PY" -c 'import sys; from asr.config import TrainConfig; from common.config import load_config
 print(load_config(TrainConfig, sys.argv[1], sys.argv[2:]).init_from)' "${args[@]}")"
   if [[ -n "$init" && ! -f "$init" ]]; then
     echo "asr_other starts from $init, which does not exist: run ./run.sh asr_clean first (or set init_from=...)" >&2
@@ -150,9 +150,6 @@ stage_asr_eval() {
   "$PY" -m asr.evaluate "$@"
 }
 
-LM_TEXT=data/LibriSpeech/lm-text.txt
-LM_ARPA=data/LibriSpeech/lm.arpa
-
 stage_asr_lm() {
   [[ -f "$LM_TEXT" ]] || stage_data --only librispeech
   "$PY" -m asr.lm "$LM_TEXT" "$LM_ARPA" "$@"
@@ -183,19 +180,19 @@ stage_kws_compare() {
 }
 
 stage_kws_stream() {
-  "$PY" -m kws.stream "$@"
+  "$PY" -m kws.demo "$@"
 }
 
 stage_kws_distill() {
-  [[ -f logs/kws_baseline/default/best.pt ]] || stage_kws_baseline  # the teacher
+  [[ -f "$KWS_BASELINE" ]] || stage_kws_baseline  # the teacher
   local args
   mapfile -t args < <(config_and_overrides configs/kws/distill.json "$@")
   "$PY" -m kws.distill "${args[@]}"
 }
 
 stage_kws_quantize() {
-  [[ -f logs/kws_baseline/default/best.pt ]] || stage_kws_baseline
-  "$PY" -m kws.quantize "$@"
+  [[ -f "$KWS_BASELINE" ]] || stage_kws_baseline
+  "$PY" -m kws.compress "$@"
 }
 
 main() {
@@ -216,6 +213,8 @@ main() {
   fi
   stage_setup
   [[ "$stage" == "setup" ]] && return 0
+  # ASR_CLEAN, LM_TEXT, LM_ARPA, KWS_BASELINE, ...: every artifact path, named in common/artifacts.py.
+  eval "$("$PY" -m common.artifacts)"
   "stage_$stage" "$@"
 }
 

@@ -1,4 +1,4 @@
-"""ASR data: LibriSpeech-layout utterances as tensors, length-grouped batches, augmentation.
+"""ASR data: a corpus split as utterances, tensors and length-grouped batches; augmentation.
 
 Features are computed on the batch, on the training device (`common.features`), not here: the
 dataset returns waves and token ids; the collate function pads them.
@@ -8,63 +8,22 @@ from __future__ import annotations
 import logging
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 import torchaudio
 from torch.utils.data import Dataset, Sampler
 
-from asr.text import normalize
+from asr.config import AugmentConfig, TrainConfig
+from asr.text import clean, kept_characters, normalize
 from common.audio import AudioError, load
-from common.corpora.durations import audio_duration
-from common.corpora.librispeech import Utterance
+from common.readers import kspon, librispeech
+from common.readers.durations import audio_duration
+from common.readers.librispeech import Utterance
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DataConfig:
-    root: str = "data/LibriSpeech"  # the folder that holds the splits
-    train_splits: list[str] = field(default_factory=lambda: ["train-clean-100"])
-    dev_split: str = "dev-clean"
-    test_splits: list[str] = field(default_factory=lambda: ["test-clean"])
-    min_seconds: float = 0.3
-    max_seconds: float = 16.7
-    max_batch_seconds: float = 60.0  # padded audio seconds per batch (per process under DDP)
-    sortagrad: bool = True  # first epoch shortest-first, as in DeepSpeech2
-    num_workers: int = 1
-    on_bad_input: Literal["skip", "raise"] = "skip"  # "skip" a bad utterance (counted) or "raise" at the first one
-
-
-@dataclass
-class AugmentConfig:
-    """Train-only augmentation; every transform has its own probability (0 turns it off)."""
-
-    gain_p: float = 0.0
-    gain_db: list[float] = field(default_factory=lambda: [-6.0, 8.0])
-    shift_p: float = 0.0
-    shift_fraction: float = 0.1
-    gaussian_noise_p: float = 0.0
-    gaussian_noise_amplitude: list[float] = field(default_factory=lambda: [0.001, 0.015])
-    color_noise_p: float = 0.0
-    color_noise_snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])
-    background_noise_p: float = 0.0
-    background_noise_dir: str = "data/speech_commands/_background_noise_"
-    background_noise_snr_db: list[float] = field(default_factory=lambda: [3.0, 30.0])
-    tempo_p: float = 0.0
-    tempo_range: list[float] = field(default_factory=lambda: [0.85, 1.15])
-    # Speed perturbation (Ko et al. 2015, Kaldi's recipe): resampling changes tempo and pitch
-    # together. Far cheaper than tempo (a polyphase resample vs. a phase vocoder).
-    speed_p: float = 0.0
-    speed_factors: list[float] = field(default_factory=lambda: [0.9, 1.1])
-    freq_mask_p: float = 0.0  # SpecAugment, on features
-    freq_mask_param: int = 15
-    time_mask_p: float = 0.0
-    time_mask_param: int = 35
-    num_masks: int = 2
 
 
 def speed_perturb(wave: np.ndarray, factor: float) -> np.ndarray:
@@ -270,3 +229,28 @@ class DurationBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return math.ceil(len(self.batches) / self.num_replicas)
+
+
+def load_split(cfg: TrainConfig, split: str) -> list[Utterance]:
+    """Utterances of `split` read with the corpus's reader, transcripts cleaned as `cfg.text` says."""
+    reader = kspon.list_utterances if cfg.corpus == "kspon" else librispeech.list_utterances
+    return [replace(u, text=clean(u.text, cfg.text))
+            for u in reader(cfg.data.root, split, on_error=cfg.data.on_bad_input)]
+
+
+def load_train_utterances(cfg: TrainConfig) -> list[Utterance]:
+    """Every utterance of `cfg.data.train_splits`, transcripts cleaned (before duration limits)."""
+    return [u for split in cfg.data.train_splits for u in load_split(cfg, split)]
+
+
+def eval_loader(cfg: TrainConfig, tokenizer, split: str) -> torch.utils.data.DataLoader:
+    """Evaluation batches of `split`, shortest first, no augmentation."""
+    utterances = load_split(cfg, split)
+    if cfg.max_dev_utterances and split == cfg.data.dev_split:
+        utterances = utterances[: cfg.max_dev_utterances]
+    seconds = [s if math.isfinite(s) else 0.0 for s in durations(utterances)]
+    dataset = SpeechDataset(utterances, tokenizer, kept_characters(cfg.text, [u.text for u in utterances]),
+                            cfg.features.sample_rate)
+    sampler = DurationBatchSampler(seconds, cfg.data.max_batch_seconds * 2, shuffle=False)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
+                                       num_workers=cfg.data.num_workers)

@@ -20,12 +20,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from asr.config import TrainConfig
+from asr.data import eval_loader
 from asr.decode import BeamSearchDecoder, DecoderConfig, decode_dataset, default_workers, greedy
-from asr.model import DeepSpeech2, ModelConfig
-from asr.text import tokenizer_from_dict
-from common.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from asr.lm import read_tuned
+from asr.model import load_asr_checkpoint
+from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from common.config import from_dict
-from common.features import FeatureConfig, make_features
 from common.metrics import cer, wer
 
 
@@ -65,21 +66,6 @@ def write_examples(path: Path, step: int, refs: list[str], hyps: list[str], coun
         f.write("\n".join(lines) + "\n")
 
 
-def load_asr_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
-    """(model, features, tokenizer, config dict) rebuilt from a training checkpoint."""
-    state = load_checkpoint(path)
-    missing = [k for k in ("model", "tokenizer", "config") if k not in state]
-    if missing:
-        raise CheckpointError(f"{path}: not an ASR training checkpoint (missing {', '.join(missing)})")
-    config = state["config"]
-    tokenizer = tokenizer_from_dict(state["tokenizer"])
-    features = make_features(from_dict(FeatureConfig, config["features"], source=f"{path} features")).to(device)
-    model = DeepSpeech2(features.num_features, len(tokenizer.vocab),
-                        from_dict(ModelConfig, config["model"], source=f"{path} model"))
-    load_model_state(model, state["model"], str(path))
-    return model.to(device).eval(), features, tokenizer, config
-
-
 @torch.no_grad()
 def collect_log_probs(model: torch.nn.Module, features: torch.nn.Module, loader, device: torch.device,
                       progress: bool = True) -> tuple[list[np.ndarray], list[str]]:
@@ -114,8 +100,6 @@ def load_log_probs(path: str | Path) -> tuple[list[np.ndarray], list[str], dict]
 
 def lm_decoder_config(lm: str, beam: int, alpha: float | None, beta: float | None) -> DecoderConfig:
     """Decoder settings for beam + LM: alpha/beta given, else tuned next to the LM, else defaults."""
-    from asr.lm import read_tuned
-
     cfg = DecoderConfig(beam_width=beam, lm=lm)
     tuned = read_tuned(lm) or {}
     cfg.alpha = alpha if alpha is not None else tuned.get("alpha", cfg.alpha)
@@ -148,8 +132,6 @@ def decoding_table(log_probs: list[np.ndarray], refs: list[str], tokenizer, beam
 
 
 def main(argv: list[str]) -> None:
-    from asr.train import TrainConfig, dev_loader  # the loaders live with training
-
     parser = argparse.ArgumentParser(prog="asr_eval", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint")
     parser.add_argument("splits", nargs="*", help="split names or LibriSpeech-layout folders")
@@ -162,13 +144,14 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        model, features, tokenizer, config = load_asr_checkpoint(args.checkpoint, device)
+        ckpt = load_asr_checkpoint(args.checkpoint, device)
+        model, features, tokenizer = ckpt.model, ckpt.features, ckpt.tokenizer
         lm_cfg = lm_decoder_config(args.lm, max(args.beam, 1), args.alpha, args.beta) if args.lm else None
         if lm_cfg is not None and not Path(lm_cfg.lm).is_file():
             raise FileNotFoundError(f"{lm_cfg.lm}: language model file not found")
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         sys.exit(f"error: {e}")
-    cfg = from_dict(TrainConfig, config, source=args.checkpoint)
+    cfg = from_dict(TrainConfig, ckpt.config, source=args.checkpoint)
     if args.root:
         cfg.data.root = args.root
     splits = args.splits or cfg.data.test_splits
@@ -176,7 +159,7 @@ def main(argv: list[str]) -> None:
     for split in splits:
         started = time.time()
         try:
-            loader = dev_loader(cfg, tokenizer, split)
+            loader = eval_loader(cfg, tokenizer, split)
         except FileNotFoundError as e:
             sys.exit(f"error: {e}")
         log_probs, refs = collect_log_probs(model, features, loader, device)

@@ -32,7 +32,12 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from asr.train import TrainConfig
+from asr.config import TrainConfig
+from asr.data import eval_loader
+from asr.decode import DecoderConfig
+from asr.evaluate import collect_log_probs, decoding_table
+from asr.model import load_asr_checkpoint
+from asr.train import train
 from common.config import ConfigError, apply_overrides, from_dict, read_json_tree, to_dict
 from common.runlog import RunLog
 
@@ -127,8 +132,6 @@ def train_and_score(cfg: TrainConfig, test_splits: list[str], run_dir: Path, exp
 
     Returns {"params", "train_seconds", "steps", "splits": {split: {decoder: {"cer", "wer"}}}}.
     """
-    from asr.train import train
-
     started = time.time()
     train(cfg, log_root=run_dir.parent.parent)
     train_seconds = time.time() - started
@@ -138,12 +141,9 @@ def train_and_score(cfg: TrainConfig, test_splits: list[str], run_dir: Path, exp
 
 def score(cfg: TrainConfig, test_splits: list[str], run_dir: Path, exp: ExperimentConfig, result: dict) -> dict:
     """Add the greedy (and, when the experiment has an LM, beam + LM) error rates of `best.pt`."""
-    from asr.decode import DecoderConfig
-    from asr.evaluate import collect_log_probs, decoding_table, load_asr_checkpoint
-    from asr.train import dev_loader
-
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model, features, tokenizer, _ = load_asr_checkpoint(run_dir / "best.pt", device)
+    ckpt = load_asr_checkpoint(run_dir / "best.pt", device)
+    model, features, tokenizer = ckpt.model, ckpt.features, ckpt.tokenizer
     result["params"] = sum(p.numel() for p in model.parameters())
     lm_name = decoder_key(exp)
     lm_cfg = DecoderConfig(beam_width=exp.beam, lm=exp.lm, alpha=exp.lm_alpha, beta=exp.lm_beta) if exp.lm else None
@@ -151,7 +151,7 @@ def score(cfg: TrainConfig, test_splits: list[str], run_dir: Path, exp: Experime
         scored = result["splits"].setdefault(split, {})
         if GREEDY in scored and (lm_name is None or lm_name in scored):
             continue
-        log_probs, refs = collect_log_probs(model, features, dev_loader(cfg, tokenizer, split), device)
+        log_probs, refs = collect_log_probs(model, features, eval_loader(cfg, tokenizer, split), device)
         rows = decoding_table(log_probs, refs, tokenizer, 0, lm_cfg if lm_name not in scored else None, workers=1)
         scored[GREEDY] = {"cer": rows[0]["cer"], "wer": rows[0]["wer"], "utterances": len(refs)}
         if len(rows) > 1:

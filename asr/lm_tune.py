@@ -24,9 +24,14 @@ import torch
 from tqdm import tqdm
 
 from asr.decode import BeamSearchDecoder, DecoderConfig, default_workers
-from asr.evaluate import collect_log_probs, load_asr_checkpoint, load_log_probs, save_log_probs
+from asr.config import TrainConfig
+from asr.data import eval_loader
+from asr.evaluate import collect_log_probs, load_log_probs, save_log_probs
 from asr.lm import tuned_path
+from asr.model import load_asr_checkpoint
+from asr.text import tokenizer_from_dict
 from common.checkpoint import CheckpointError
+from common.config import from_dict
 from common.metrics import cer, wer
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -88,9 +93,6 @@ def best_point(grid: list[dict]) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    from asr.train import TrainConfig, dev_loader  # the loaders live with training
-    from common.config import from_dict
-
     parser = argparse.ArgumentParser(prog="python -m asr.lm_tune", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint")
     parser.add_argument("--lm", required=True, help="word n-gram LM (ARPA)")
@@ -108,16 +110,16 @@ def main(argv: list[str]) -> None:
             raise FileNotFoundError(f"{args.lm}: language model file not found")
         if args.log_probs and Path(args.log_probs).is_file():
             log_probs, refs, tokenizer_state = load_log_probs(args.log_probs)
-            from asr.text import tokenizer_from_dict
-
             tokenizer = tokenizer_from_dict(tokenizer_state)
         else:
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-            model, features, tokenizer, config = load_asr_checkpoint(args.checkpoint, device)
-            cfg = from_dict(TrainConfig, config, source=args.checkpoint)
+            ckpt = load_asr_checkpoint(args.checkpoint, device)
+            tokenizer = ckpt.tokenizer
+            cfg = from_dict(TrainConfig, ckpt.config, source=args.checkpoint)
             if args.root:
                 cfg.data.root = args.root
-            log_probs, refs = collect_log_probs(model, features, dev_loader(cfg, tokenizer, args.split), device)
+            log_probs, refs = collect_log_probs(ckpt.model, ckpt.features, eval_loader(cfg, tokenizer, args.split),
+                                                device)
             if args.log_probs:
                 save_log_probs(args.log_probs, log_probs, refs, tokenizer.to_dict())
     except (CheckpointError, FileNotFoundError, ValueError) as e:

@@ -16,14 +16,23 @@ within its own length, so padding only ever follows the frames that matter.
 The recurrent layers run on padded tensors, not PackedSequence: on the CPU, autograd through a packed
 RNN allocates a zero tensor the size of the whole batch for every time step, which made the backward
 pass ~1.4x (4 s utterances) to ~1.8x (16 s) slower than two padded one-direction calls.
+
+`load_asr_checkpoint` rebuilds the model, its features and its tokenizer from a training checkpoint
+(`asr.train` saves the resolved config and the tokenizer beside the weights).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import torch
 from torch import nn
+
+from asr.text import TextTokenizer, tokenizer_from_dict
+from common.checkpoint import CheckpointError, load_checkpoint, load_model_state
+from common.config import from_dict
+from common.features import FeatureConfig, Features, make_features
 
 
 @dataclass
@@ -163,7 +172,7 @@ class SelfAttentionBlock(nn.Module):
     the identity and the model starts as plain DeepSpeech2. It needs a lower learning rate than
     the recurrent layers (`optim.attention_lr_scale`, 0.1 by default): at the full rate its
     unbounded output outgrew the GRU output it is added to and the model stayed on the CTC blank
-    plateau (README, experiment tables).
+    plateau (docs/experiments.md).
     """
 
     def __init__(self, dim: int, heads: int, dropout: float) -> None:
@@ -238,3 +247,29 @@ class DeepSpeech2(nn.Module):
         if self.lookahead is not None:
             x = self.lookahead(x)
         return self.head(x).log_softmax(dim=-1), lengths
+
+
+@dataclass
+class AsrCheckpoint:
+    """What a training checkpoint rebuilds: the network (eval mode) and everything it needs."""
+
+    model: DeepSpeech2
+    features: Features
+    tokenizer: TextTokenizer
+    config: dict  # the training run's resolved config (`asr.config.TrainConfig` as a dict)
+    path: Path
+
+
+def load_asr_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> AsrCheckpoint:
+    """The model, feature module and tokenizer of an `asr.train` checkpoint, on `device`."""
+    state = load_checkpoint(path)
+    missing = [k for k in ("model", "tokenizer", "config") if k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: not an ASR training checkpoint (missing {', '.join(missing)})")
+    config = state["config"]
+    tokenizer = tokenizer_from_dict(state["tokenizer"])
+    features = make_features(from_dict(FeatureConfig, config["features"], source=f"{path} features")).to(device)
+    model = DeepSpeech2(features.num_features, len(tokenizer.vocab),
+                        from_dict(ModelConfig, config["model"], source=f"{path} model"))
+    load_model_state(model, state["model"], str(path))
+    return AsrCheckpoint(model.to(device).eval(), features, tokenizer, config, Path(path))

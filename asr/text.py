@@ -2,7 +2,8 @@
 
 English (LibriSpeech) text is normalized to a fixed alphabet; Korean (KsponSpeech, `language: ko`)
 transcripts are cleaned as KoSpeech does (`asr.text_ko`) and characters come from a vocabulary
-built on the training transcripts.
+built on the training transcripts (`CharVocabTokenizer`, KoSpeech's character vocabulary: every
+character seen at least `min_count` times, most frequent first, plus `<unk>` for the rest).
 
 BPE uses word-boundary markers (Metaspace, `▁` starts every word), never byte-level BPE: a token's
 text is then surface text, so a decoder can tell where words end and fuse a word-level LM.
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Iterable, Literal, Protocol
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from asr.text_ko import clean_transcript
 
 BLANK = "<blank>"
 UNK = "<unk>"
@@ -34,8 +38,6 @@ class TextConfig:
 def clean(text: str, cfg: TextConfig) -> str:
     """A raw corpus transcript as the text the model learns and is scored on."""
     if cfg.language == "ko":
-        from asr.text_ko import clean_transcript  # asr.text_ko imports this module
-
         return clean_transcript(text, cfg.kspon_form).lower()
     return normalize(text, cfg.alphabet)
 
@@ -117,12 +119,57 @@ class BPETokenizer:
         return {"unit": "bpe", "tokenizer": self.tokenizer.to_str()}
 
 
+def character_counts(texts: Iterable[str]) -> Counter:
+    """How often each character occurs in `texts` (the space included)."""
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(text)
+    return counts
+
+
+class CharVocabTokenizer:
+    """Characters of a vocabulary built from transcripts; any other character is `<unk>`.
+
+    Ids: 0 the CTC blank, 1 `<unk>`, then the characters, most frequent first (ties by code point,
+    so the same transcripts always give the same ids).
+    """
+
+    def __init__(self, chars: list[str]) -> None:
+        if len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars):
+            raise ValueError(f"vocabulary must be distinct single characters, got {chars[:20]!r}...")
+        if BLANK in chars or UNK in chars:
+            raise ValueError("vocabulary characters must not include the special tokens")
+        self.chars = list(chars)
+        self.vocab = [BLANK, UNK, *self.chars]
+        self._ids = {c: i for i, c in enumerate(self.vocab)}
+        self.unk_id = 1
+
+    @classmethod
+    def build(cls, texts: Iterable[str], min_count: int = 1) -> "CharVocabTokenizer":
+        """The vocabulary of `texts`: characters seen at least `min_count` times."""
+        if min_count < 1:
+            raise ValueError(f"text.min_char_count must be at least 1, got {min_count}")
+        counts = character_counts(texts)
+        kept = sorted((c for c, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c))
+        if not kept:
+            raise ValueError(f"no character occurs {min_count} times in the training transcripts")
+        return cls(kept)
+
+    def encode(self, text: str) -> list[int]:
+        return [self._ids.get(c, self.unk_id) for c in text]
+
+    def decode(self, ids: list[int]) -> str:
+        # <unk> has no surface form: it is left out (and counts as an error against the reference).
+        return "".join(self.vocab[i] for i in ids if i > 1)
+
+    def to_dict(self) -> dict:
+        return {"unit": "char_vocab", "chars": "".join(self.chars)}
+
+
 def build_tokenizer(cfg: TextConfig, train_texts: list[str]) -> TextTokenizer:
     """The tokenizer a config asks for; BPE and the ko vocabulary come from the (cleaned) training
     transcripts."""
     if cfg.language == "ko":
-        from asr.text_ko import CharVocabTokenizer
-
         chars = CharVocabTokenizer.build(train_texts, cfg.min_char_count)
         if cfg.unit == "char":
             return chars
@@ -137,8 +184,6 @@ def tokenizer_from_dict(state: dict) -> TextTokenizer:
     if state.get("unit") == "char":
         return CharTokenizer(state["alphabet"])
     if state.get("unit") == "char_vocab":
-        from asr.text_ko import CharVocabTokenizer
-
         return CharVocabTokenizer(list(state["chars"]))
     if state.get("unit") == "bpe":
         return BPETokenizer(Tokenizer.from_str(state["tokenizer"]))

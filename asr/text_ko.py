@@ -1,4 +1,4 @@
-"""KsponSpeech transcripts as CTC targets: KoSpeech's preprocessing and a character vocabulary.
+"""KsponSpeech transcripts as plain text: KoSpeech's preprocessing.
 
 KsponSpeech (AI Hub) annotates spontaneous speech inside the transcript:
 
@@ -16,16 +16,11 @@ form; KoSpeech hard-codes the replacement for the handful of real files that nee
 dropped by default, since they are not heard (KoSpeech keeps them: `drop_sentence_marks=False`),
 and a leftover unmatched parenthesis is removed instead of hiding the text after it.
 
-`CharVocabTokenizer` is KoSpeech's character vocabulary: every character of the training
-transcripts seen at least `min_count` times, most frequent first, plus `<unk>` for the rest.
+The character vocabulary built on the cleaned transcripts is `asr.text.CharVocabTokenizer`.
 """
 from __future__ import annotations
 
 import re
-from collections import Counter
-from typing import Iterable
-
-from asr.text import BLANK, UNK
 
 FORMS = ("phonetic", "spelling")
 NOISE_TAGS = "bnlou"  # breath, noise, laughter, overlap, unintelligible
@@ -74,50 +69,3 @@ def clean_transcript(text: str, form: str = "phonetic", *, percent_word: str = P
     if drop_sentence_marks:
         text = _SENTENCE_MARK.sub("", text)
     return " ".join(text.split())
-
-
-def character_counts(texts: Iterable[str]) -> Counter:
-    """How often each character occurs in `texts` (the space included)."""
-    counts: Counter = Counter()
-    for text in texts:
-        counts.update(text)
-    return counts
-
-
-class CharVocabTokenizer:
-    """Characters of a vocabulary built from transcripts; any other character is `<unk>`.
-
-    Ids: 0 the CTC blank, 1 `<unk>`, then the characters, most frequent first (ties by code point,
-    so the same transcripts always give the same ids).
-    """
-
-    def __init__(self, chars: list[str]) -> None:
-        if len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars):
-            raise ValueError(f"vocabulary must be distinct single characters, got {chars[:20]!r}...")
-        if BLANK in chars or UNK in chars:
-            raise ValueError("vocabulary characters must not include the special tokens")
-        self.chars = list(chars)
-        self.vocab = [BLANK, UNK, *self.chars]
-        self._ids = {c: i for i, c in enumerate(self.vocab)}
-        self.unk_id = 1
-
-    @classmethod
-    def build(cls, texts: Iterable[str], min_count: int = 1) -> "CharVocabTokenizer":
-        """The vocabulary of `texts`: characters seen at least `min_count` times."""
-        if min_count < 1:
-            raise ValueError(f"text.min_char_count must be at least 1, got {min_count}")
-        counts = character_counts(texts)
-        kept = sorted((c for c, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c))
-        if not kept:
-            raise ValueError(f"no character occurs {min_count} times in the training transcripts")
-        return cls(kept)
-
-    def encode(self, text: str) -> list[int]:
-        return [self._ids.get(c, self.unk_id) for c in text]
-
-    def decode(self, ids: list[int]) -> str:
-        # <unk> has no surface form: it is left out (and counts as an error against the reference).
-        return "".join(self.vocab[i] for i in ids if i > 1)
-
-    def to_dict(self) -> dict:
-        return {"unit": "char_vocab", "chars": "".join(self.chars)}

@@ -14,9 +14,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -24,56 +22,17 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from asr.data import (AugmentConfig, DataConfig, DurationBatchSampler, SpeechDataset, collate, durations,
+from asr.config import OptimConfig, TrainConfig
+from asr.data import (DurationBatchSampler, SpeechDataset, collate, durations, eval_loader, load_train_utterances,
                       make_spec_augment, make_wave_augment, select)
-from asr.evaluate import evaluate, load_asr_checkpoint, write_examples
-from asr.model import DeepSpeech2, ModelConfig
-from asr.text import TextConfig, build_tokenizer, clean, kept_characters, tokenizer_from_dict
+from asr.evaluate import evaluate, write_examples
+from asr.model import DeepSpeech2, load_asr_checkpoint
+from asr.text import build_tokenizer, kept_characters, tokenizer_from_dict
 from common.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
-from common.corpora import kspon, librispeech
 from common.config import ConfigError, config_from_argv, from_dict, require_resumable, to_dict
-from common.features import FeatureConfig, make_features
+from common.features import make_features
 from common.runlog import RunLog, plot_curves, read_metrics
 from common.seed import seed_everything, seed_worker
-
-
-@dataclass
-class OptimConfig:
-    name: Literal["adam", "adamw", "sgd"] = "adamw"
-    lr: float = 2e-3  # peak learning rate
-    weight_decay: float = 1e-2
-    momentum: float = 0.9  # sgd only
-    scheduler: Literal["onecycle", "cyclic", "cosine", "constant"] = "onecycle"
-    warmup_fraction: float = 0.1  # onecycle / cosine: share of the steps spent warming up
-    min_lr_ratio: float = 0.01  # cyclic base lr and cosine floor, relative to lr
-    cyclic_step_size: int = 500  # cyclic: steps per half cycle (triangular2)
-    grad_clip: float = 5.0
-    # Self-attention at the full Adam rate kept DeepSpeech2 on the CTC blank plateau: its
-    # unbounded output outgrew the GRU output it is added to (README, experiment tables).
-    attention_lr_scale: float = 0.1
-
-
-@dataclass
-class TrainConfig:
-    stage: str = "asr_clean"  # runs go to logs/<stage>/<name>
-    name: str = "default"
-    seed: int = 0
-    deterministic: bool = False
-    corpus: Literal["librispeech", "kspon"] = "librispeech"  # layout of data.root (which reader)
-    epochs: int = 10
-    max_steps: int = 0  # stop after this many optimizer steps (0: run all epochs); sets the schedule length
-    eval_every: int = 0  # steps between dev evaluations, besides every epoch end (0: epoch ends only)
-    log_every: int = 25
-    max_dev_utterances: int = 0  # 0: the whole dev split
-    amp: Literal["off", "bf16", "fp16"] = "bf16"  # CUDA only; CPU always trains in float32
-    init_from: str = ""  # checkpoint whose weights and tokenizer start this run (fine-tuning)
-    resume: bool = True  # continue from last.pt when the run folder has one
-    features: FeatureConfig = field(default_factory=lambda: FeatureConfig(normalize="utterance"))
-    text: TextConfig = field(default_factory=TextConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
 
 
 def setup_distributed() -> tuple[int, int, torch.device]:
@@ -160,18 +119,6 @@ def ctc_loss(model: torch.nn.Module, features: torch.nn.Module, batch: dict, dev
                       batch["target_lengths"].to(device), blank=0, reduction="mean", zero_infinity=True)
 
 
-def load_split(cfg: TrainConfig, split: str) -> list:
-    """Utterances of `split` read with the corpus's reader, transcripts cleaned as `cfg.text` says."""
-    reader = kspon.list_utterances if cfg.corpus == "kspon" else librispeech.list_utterances
-    return [replace(u, text=clean(u.text, cfg.text))
-            for u in reader(cfg.data.root, split, on_error=cfg.data.on_bad_input)]
-
-
-def load_train_utterances(cfg: TrainConfig) -> list:
-    """Every utterance of `cfg.data.train_splits`, transcripts cleaned (before duration limits)."""
-    return [u for split in cfg.data.train_splits for u in load_split(cfg, split)]
-
-
 def build_data(cfg: TrainConfig, tokenizer, utterances: list, rank: int, world: int, run: RunLog | None):
     """Training dataset and its batch sampler over `utterances` (duration filtered, length grouped)."""
     seconds = durations(utterances)
@@ -187,19 +134,6 @@ def build_data(cfg: TrainConfig, tokenizer, utterances: list, rank: int, world: 
     sampler = DurationBatchSampler(seconds, cfg.data.max_batch_seconds, shuffle=True, seed=cfg.seed,
                                    sortagrad=cfg.data.sortagrad, num_replicas=world, rank=rank)
     return dataset, sampler
-
-
-def dev_loader(cfg: TrainConfig, tokenizer, split: str) -> torch.utils.data.DataLoader:
-    """Evaluation batches of `split`, shortest first, no augmentation."""
-    utterances = load_split(cfg, split)
-    if cfg.max_dev_utterances and split == cfg.data.dev_split:
-        utterances = utterances[: cfg.max_dev_utterances]
-    seconds = [s if math.isfinite(s) else 0.0 for s in durations(utterances)]
-    dataset = SpeechDataset(utterances, tokenizer, kept_characters(cfg.text, [u.text for u in utterances]),
-                            cfg.features.sample_rate)
-    sampler = DurationBatchSampler(seconds, cfg.data.max_batch_seconds * 2, shuffle=False)
-    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
-                                       num_workers=cfg.data.num_workers)
 
 
 def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) -> Path:
@@ -267,7 +201,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
                 "rng": rng_state(), "tokenizer": tokenizer.to_dict(),
                 "num_features": features.num_features, "config": to_dict(cfg)}
 
-    dev = dev_loader(cfg, tokenizer, cfg.data.dev_split) if main_process else None
+    dev = eval_loader(cfg, tokenizer, cfg.data.dev_split) if main_process else None
 
     def evaluate_dev() -> None:
         nonlocal best_wer
@@ -359,10 +293,11 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
 
 def report_test(cfg: TrainConfig, checkpoint: Path, device: torch.device, run: RunLog) -> None:
     """Evaluate the best checkpoint on the test splits; a table on screen and in results.md."""
-    model, features, tokenizer, _ = load_asr_checkpoint(checkpoint, device)
+    ckpt = load_asr_checkpoint(checkpoint, device)
+    model, features, tokenizer = ckpt.model, ckpt.features, ckpt.tokenizer
     rows = ["| split | utterances | CER | WER |", "|---|---|---|---|"]
     for split in cfg.data.test_splits:
-        result = evaluate(model, features, dev_loader(cfg, tokenizer, split), tokenizer, device)
+        result = evaluate(model, features, eval_loader(cfg, tokenizer, split), tokenizer, device)
         run.metrics(step=-1, split=split, test_cer=result["cer"], test_wer=result["wer"])
         write_examples(run.dir / f"examples_{Path(split).name}.txt", -1, result["refs"], result["hyps"])
         rows.append(f"| {split} | {len(result['refs'])} | {result['cer']:.2%} | {result['wer']:.2%} |")

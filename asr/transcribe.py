@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from asr.decode import BeamSearchDecoder, DecoderConfig, TokenWords, forced_align, greedy, split_words, token_words
-from asr.evaluate import as_text, lm_decoder_config, load_asr_checkpoint
+from asr.evaluate import as_text, lm_decoder_config
+from asr.model import load_asr_checkpoint
 from common.audio import AudioError, load
 from common.checkpoint import CheckpointError
 
@@ -80,7 +81,8 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        model, features, tokenizer, _ = load_asr_checkpoint(args.checkpoint, device)
+        ckpt = load_asr_checkpoint(args.checkpoint, device)
+        model, features, tokenizer = ckpt.model, ckpt.features, ckpt.tokenizer
         decoder = None
         if args.lm:
             cfg = lm_decoder_config(args.lm, args.beam or 32, args.alpha, args.beta)

@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from asr.config import TrainConfig  # noqa: E402
 from asr.model import DeepSpeech2  # noqa: E402
-from asr.train import TrainConfig, ctc_loss, make_optimizer  # noqa: E402
+from asr.train import ctc_loss, make_optimizer  # noqa: E402
 from common.config import load_config  # noqa: E402
 from common.features import make_features  # noqa: E402
 
@@ -68,7 +69,7 @@ def measure(cfg: TrainConfig, steps: int, utterance_seconds: float, device: torc
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("configs", nargs="*", default=["configs/asr/clean.json", "configs/asr/librispeech_clean.json"])
+    parser.add_argument("configs", nargs="*", default=["configs/asr/clean.json", "configs/asr/paper_scale_clean.json"])
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--utterance-seconds", type=float, default=4.0)
     parser.add_argument("--set", nargs="*", default=[], help="overrides applied to every config")

@@ -22,7 +22,7 @@ benchmark-only extras: `.venv/bin/pip install --no-deps -r requirements-bench.tx
   and lexicon-based (the ARPA's words spelled in characters;
   C++ KenLM; closed vocabulary: it can only output LM words). Without --lm: lexicon-free, no LM.
 
---synthetic makes peaked CTC log-probs for sentences of `common.synth.english` (each token a few
+--synthetic makes peaked CTC log-probs for sentences of `corpora.synth.english` (each token a few
 frames, blanks between, Gaussian logit noise, some tokens confused with another one; characters, or
 BPE pieces with --bpe N), for developing without a trained model; the WER numbers then only say how
 decoders compare.
@@ -39,13 +39,17 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from asr.config import TrainConfig  # noqa: E402
+from asr.data import eval_loader  # noqa: E402
 from asr.decode import (UNKNOWN_WORD_CHARACTERS, BeamSearchDecoder, DecoderConfig, decode_dataset,  # noqa: E402
                         greedy)
-from asr.evaluate import (collect_log_probs, load_asr_checkpoint, load_log_probs, lm_decoder_config,  # noqa: E402
-                          save_log_probs)
+from asr.evaluate import collect_log_probs, load_log_probs, lm_decoder_config, save_log_probs  # noqa: E402
 from asr.lm import WordLM, arpa_words  # noqa: E402
+from asr.model import load_asr_checkpoint  # noqa: E402
 from asr.text import BPETokenizer, CharTokenizer, TextConfig, tokenizer_from_dict  # noqa: E402
+from common.config import from_dict  # noqa: E402
 from common.metrics import cer, wer  # noqa: E402
+from corpora.synth.english import sentences  # noqa: E402
 
 
 def synthetic_log_probs(token_ids: list[list[int]], vocab_size: int, confusable: list[int], rng: np.random.Generator,
@@ -203,18 +207,14 @@ def load_inputs(args) -> tuple[list[np.ndarray], list[str], object]:
         log_probs, refs, tokenizer_state = load_log_probs(args.log_probs)
         return log_probs, refs, tokenizer_from_dict(tokenizer_state)
     if args.checkpoint:
-        from asr.train import TrainConfig, dev_loader
-        from common.config import from_dict
-
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        model, features, tokenizer, config = load_asr_checkpoint(args.checkpoint, device)
-        cfg = from_dict(TrainConfig, config, source=args.checkpoint)
-        log_probs, refs = collect_log_probs(model, features, dev_loader(cfg, tokenizer, args.split), device)
+        ckpt = load_asr_checkpoint(args.checkpoint, device)
+        tokenizer = ckpt.tokenizer
+        cfg = from_dict(TrainConfig, ckpt.config, source=args.checkpoint)
+        log_probs, refs = collect_log_probs(ckpt.model, ckpt.features, eval_loader(cfg, tokenizer, args.split), device)
         if args.save:
             save_log_probs(args.save, log_probs, refs, tokenizer.to_dict())
         return log_probs, refs, tokenizer
-    from common.synth.english import sentences
-
     rng = np.random.default_rng(args.seed)
     refs = [" ".join(s.lower().split()) for s in sentences(args.synthetic, rng)]
     if args.bpe:

@@ -28,9 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common.features import FeatureConfig, make_features  # noqa: E402
-from kws.evaluate import load_kws_checkpoint  # noqa: E402
-from kws.model import CRNN, ModelConfig  # noqa: E402
-from kws.profile import cpu_latency_ms  # noqa: E402
+from kws.model import CRNN, ModelConfig, load_kws_checkpoint  # noqa: E402
+from kws.costs import cpu_latency_ms  # noqa: E402
 from kws.stream import StreamingDetector  # noqa: E402
 
 

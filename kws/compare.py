@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from common.checkpoint import CheckpointError
 from common.metrics import au_fa_fr
-from kws.evaluate import KwsCheckpoint, eval_loader, load_kws_checkpoint
-from kws.model import keyword_probability
+from kws.evaluate import eval_loader
+from kws.model import KwsCheckpoint, keyword_probability, load_kws_checkpoint
 
 
 @torch.inference_mode()

@@ -2,7 +2,8 @@
 
     python -m kws.compress [--out logs/kws] [--runs 200] [--extra NAME=CHECKPOINT ...]
 
-Float sources (a variant is skipped, with a note, when its checkpoint is missing):
+`./run.sh kws_quantize` runs this command; `./run.sh kws_distill` ends with it. Float sources (paths
+from `common.artifacts`; a variant is skipped, with a note, when its checkpoint is missing):
 - baseline: logs/kws_baseline/default/best.pt (`./run.sh kws_baseline`),
 - student:  logs/kws_distill/student/best.pt (distilled small CRNN, `./run.sh kws_distill`),
 - pruned:   logs/kws_distill/pruned/best.pt (structured-pruned baseline, fine-tuned).
@@ -10,7 +11,7 @@ Each source also gives fp16, dynamic int8 (torch.ao: GRU + Linear) and weight-on
 weight, conv included, in one packed buffer; `kws.quantize`) variants.
 
 For every variant: au-fa-fr on the test split, parameters, bytes of its saved state_dict file
-(written to OUT/variants/; the size is taken as `kws.profile.saved_bytes` does), MACs per 1 s clip (thop; quantized
+(written to OUT/variants/; the size is taken as `kws.costs.saved_bytes` does), MACs per 1 s clip (thop; quantized
 models counted as their float equivalent, since int8 does not skip multiply-accumulates), CPU
 latency (median of `--runs` batch-1 forward passes, 1 thread, model only), ratios vs the baseline,
 and whether it streams: `kws.stream.StreamingDetector` runs it over a track of test clips and its
@@ -36,21 +37,16 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from common.artifacts import KWS_BASELINE, KWS_DETECTOR, KWS_PRUNED, KWS_REPORT, KWS_STUDENT
 from common.checkpoint import CheckpointError
 from common.metrics import au_fa_fr
 from common.runlog import environment, plt, save_figure
-from kws import export, profile, quantize
-from kws.data import collate, split_clips, DataConfig, KeywordDataset
-from kws.demo import glue_track
-from kws.evaluate import KwsCheckpoint, load_kws_checkpoint
-from kws.model import keyword_probability
+from kws import costs, export, quantize
+from kws.data import DataConfig, KeywordDataset, collate, glue_track, split_clips
+from kws.model import KwsCheckpoint, keyword_probability, load_kws_checkpoint
 from kws.stream import StreamingDetector, offline_reference, stream_wave
 
-SOURCES = {
-    "baseline": "logs/kws_baseline/default/best.pt",
-    "student": "logs/kws_distill/student/best.pt",
-    "pruned": "logs/kws_distill/pruned/best.pt",
-}
+SOURCES = {"baseline": KWS_BASELINE, "student": KWS_STUDENT, "pruned": KWS_PRUNED}
 QUALITY_MARGIN = 1.1  # a variant qualifies at au-fa-fr <= 1.1 x the baseline's (test split)
 
 
@@ -123,16 +119,16 @@ def evaluate_variants(variants: list[Variant], ckpt: KwsCheckpoint, feats: torch
     for v in tqdm(variants, desc="variants", dynamic_ncols=True):
         path = out_dir / "variants" / f"{v.name.replace(' ', '_')}.pt"
         torch.save(v.saved, path)
-        median, p90 = profile.cpu_latency_ms(v.model, example, runs=runs, threads=1)
+        median, p90 = costs.cpu_latency_ms(v.model, example, runs=runs, threads=1)
         rows.append({
             "variant": v.name, "source": v.source, "scheme": v.scheme,
             "au_fa_fr": au_fa_fr(scores(v.model, feats), labels),
-            "params": profile.count_parameters(v.float_model),
+            "params": costs.count_parameters(v.float_model),
             # The archive's root folder inside the file is named after the file, so the size of a
-            # file named like kws.profile's temp files is taken: every variant is measured alike.
-            "bytes": profile.saved_bytes(v.saved), "file": str(path),
-            "macs": profile.count_macs(v.model, example),
-            "float_macs": profile.count_macs(v.float_model, example),
+            # file named like kws.costs's temp files is taken: every variant is measured alike.
+            "bytes": costs.saved_bytes(v.saved), "file": str(path),
+            "macs": costs.count_macs(v.model, example),
+            "float_macs": costs.count_macs(v.float_model, example),
             "latency_ms": median, "latency_p90_ms": p90,
             "stream_max_abs_diff": stream_error(v.model, ckpt, track, example.shape[-1]),
             "config": dict(vars(v.float_model.cfg)),
@@ -248,7 +244,7 @@ def report(out_dir: Path, runs: int = 200, sources: dict[str, str] = SOURCES) ->
         if chosen.scheme == "dynamic int8":  # torch.ao modules do not script; its float source does
             chosen = next(v for v in variants if v.name == chosen.source)
         window = clip_window(chosen.model, feats.shape[-1])
-        path = export.export(chosen.model, base.features, window, out_dir / "detector.ts")
+        path = export.export(chosen.model, base.features, window, out_dir / Path(KWS_DETECTOR).name)
         text += f"\nExported {chosen.name} as a streaming detector: {path} ({path.stat().st_size:,} bytes)\n"
         (out_dir / "compression.md").write_text(text)
     plot(rows, "macs", "MACs per 1 s clip", out_dir / "au_fa_fr_vs_macs.png")
@@ -261,7 +257,7 @@ def report(out_dir: Path, runs: int = 200, sources: dict[str, str] = SOURCES) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kws.compress", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("logs/kws"))
+    parser.add_argument("--out", type=Path, default=Path(KWS_REPORT))
     parser.add_argument("--runs", type=int, default=200, help="timed forward passes per variant")
     for name, path in SOURCES.items():
         parser.add_argument(f"--{name}", default=path, help=f"float checkpoint (default: {path})")

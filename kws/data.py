@@ -1,13 +1,16 @@
 """Keyword-spotting data: Speech Commands clips as (1 s wave, keyword-or-not label) pairs.
 
 Any Speech Commands layout works (real v0.01 / v0.02 or the synthetic corpus): the splits come from
-`validation_list.txt` / `testing_list.txt` (`common.corpora.speech_commands`), label 1 is the
+`validation_list.txt` / `testing_list.txt` (`common.readers.speech_commands`), label 1 is the
 keyword's folder and 0 every other word. Clips are padded with zeros or cropped to exactly one
 clip length. Features are computed on the batch by `common.features`, not here.
 
 Training draws positives more often (a seeded `WeightedRandomSampler`) and augments (every
 transform with its own probability): background noise from `_background_noise_` at a random SNR,
 Gaussian noise, volume on the wave; SpecAugment frequency / time masks on the features.
+
+`glue_track` lays test clips end to end: the track that the streaming demo and the compression
+report stream.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import torchaudio
 from torch.utils.data import Dataset, RandomSampler, Sampler, WeightedRandomSampler
 
 from common.audio import AudioError, load
-from common.corpora.speech_commands import Clip, background_noises, list_clips, list_words
+from common.readers.speech_commands import Clip, background_noises, list_clips, list_words
 
 log = logging.getLogger(__name__)
 
@@ -215,3 +218,29 @@ def epoch_sampler(labels: torch.Tensor, positive_fraction: float | None, seed: i
     weights = torch.where(labels == 1, positive_fraction / n_pos, (1 - positive_fraction) / n_neg)
     return WeightedRandomSampler(weights.double(), num_samples=len(labels), replacement=True,
                                  generator=generator)
+
+
+def glue_track(root: str, keyword: str, negatives: int, positives: int, sample_rate: int,
+               clip_samples: int, seed: int) -> tuple[torch.Tensor, list[tuple[float, float]], list[str]]:
+    """Random test clips, `negatives` of other words and `positives` of `keyword`, end to end,
+    then one clip of silence so that a keyword in the last clip is fully heard.
+
+    Returns (wave (samples,), keyword spans [(start s, end s)], the words in track order).
+    """
+    clips = split_clips(DataConfig(root=root, keyword=keyword), "testing")
+    pos = [c for c in clips if c.word == keyword]
+    neg = [c for c in clips if c.word != keyword]
+    if len(pos) < positives or len(neg) < negatives:
+        raise ValueError(f"{root}: the testing split has {len(pos)} {keyword!r} and {len(neg)} other clips, "
+                         f"the track needs {positives} and {negatives}")
+    rng = np.random.default_rng(seed)
+    chosen = ([pos[i] for i in rng.choice(len(pos), positives, replace=False)]
+              + [neg[i] for i in rng.choice(len(neg), negatives, replace=False)])
+    chosen = [chosen[i] for i in rng.permutation(len(chosen))]
+    waves, spans = [], []
+    for k, clip in enumerate(chosen):
+        waves.append(pad_or_crop(load(clip.path, sample_rate), clip_samples))
+        if clip.word == keyword:
+            spans.append((k * clip_samples / sample_rate, (k + 1) * clip_samples / sample_rate))
+    waves.append(torch.zeros(clip_samples))
+    return torch.cat(waves), spans, [c.word for c in chosen]

@@ -1,4 +1,12 @@
-"""The `python -m kws.stream` demo: build or read a track, stream it, plot and list detections.
+"""Stream a file, the microphone or a demo track through a keyword spotter; plot and list detections.
+
+    python -m kws.demo [--checkpoint CKPT]               # demo track: test clips glued together
+    python -m kws.demo FILE.wav [--checkpoint CKPT] [--threshold 0.5]
+    python -m kws.demo --mic [--checkpoint CKPT]         # needs `pip install sounddevice`
+
+CKPT defaults to logs/kws_baseline/default/best.pt (`common.artifacts.KWS_BASELINE`, what
+configs/kws/baseline.json trains). `./run.sh kws_stream` runs this command; the streaming itself is
+`kws.stream`.
 
 Without a file, test clips of other words and of the keyword are glued into one track (seeded), so
 the plot can shade where the keyword really is. A detection fires when the probability reaches
@@ -11,42 +19,19 @@ from __future__ import annotations
 import argparse
 import math
 import queue
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from common.artifacts import KWS_BASELINE
 from common.audio import load
-from kws.data import DataConfig, pad_or_crop, split_clips
-from kws.evaluate import load_kws_checkpoint
+from common.checkpoint import CheckpointError
+from kws.data import glue_track
+from kws.model import load_kws_checkpoint
 from kws.stream import StreamingDetector, stream_wave
-
-
-def glue_track(root: str, keyword: str, negatives: int, positives: int, sample_rate: int,
-               clip_samples: int, seed: int) -> tuple[torch.Tensor, list[tuple[float, float]], list[str]]:
-    """Random test clips, `negatives` of other words and `positives` of `keyword`, end to end,
-    then one clip of silence so that a keyword in the last clip is fully heard.
-
-    Returns (wave (samples,), keyword spans [(start s, end s)], the words in track order).
-    """
-    clips = split_clips(DataConfig(root=root, keyword=keyword), "testing")
-    pos = [c for c in clips if c.word == keyword]
-    neg = [c for c in clips if c.word != keyword]
-    if len(pos) < positives or len(neg) < negatives:
-        raise ValueError(f"{root}: the testing split has {len(pos)} {keyword!r} and {len(neg)} other clips, "
-                         f"the track needs {positives} and {negatives}")
-    rng = np.random.default_rng(seed)
-    chosen = ([pos[i] for i in rng.choice(len(pos), positives, replace=False)]
-              + [neg[i] for i in rng.choice(len(neg), negatives, replace=False)])
-    chosen = [chosen[i] for i in rng.permutation(len(chosen))]
-    waves, spans = [], []
-    for k, clip in enumerate(chosen):
-        waves.append(pad_or_crop(load(clip.path, sample_rate), clip_samples))
-        if clip.word == keyword:
-            spans.append((k * clip_samples / sample_rate, (k + 1) * clip_samples / sample_rate))
-    waves.append(torch.zeros(clip_samples))
-    return torch.cat(waves), spans, [c.word for c in chosen]
 
 
 def detect(times: torch.Tensor, probs: torch.Tensor, threshold: float, refractory: float
@@ -142,7 +127,7 @@ def stream_microphone(detector: StreamingDetector, keyword: str, threshold: floa
 
 
 def run(args: argparse.Namespace) -> int:
-    """The CLI of `python -m kws.stream` (arguments defined there)."""
+    """Stream what `args` (from `main`'s parser) names; prints detections, writes the plot."""
     ckpt = load_kws_checkpoint(args.checkpoint)
     model, features = ckpt.model, ckpt.features
     sample_rate, hop = features.cfg.sample_rate, features.cfg.hop_length
@@ -186,3 +171,38 @@ def run(args: argparse.Namespace) -> int:
         print(f"keyword clips: {len(spans)}, detected {len(spans) - len(missed)}, missed {len(missed)}")
     print(f"plot: {out}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kws.demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file", nargs="?", type=Path, help="audio file to stream (default: a demo track)")
+    parser.add_argument("--checkpoint", type=Path, default=Path(KWS_BASELINE),
+                        help="a kws.train checkpoint (default: %(default)s)")
+    parser.add_argument("--root", default=None, help="Speech Commands folder for the demo track "
+                        "(default: the checkpoint's data.root)")
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--refractory", type=float, default=1.0, help="seconds after a detection "
+                        "in which the keyword cannot fire again")
+    parser.add_argument("--window", type=int, default=None,
+                        help="max_window_length in conv frames (default: one training clip)")
+    parser.add_argument("--step", type=int, default=1, help="streaming_step_size in conv frames")
+    parser.add_argument("--chunk", type=int, default=160, help="samples per pushed chunk")
+    parser.add_argument("--negatives", type=int, default=10)
+    parser.add_argument("--positives", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help="PNG path (default: next to the checkpoint)")
+    parser.add_argument("--mic", action="store_true", help="stream from the microphone (sounddevice)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    if not args.checkpoint.is_file():
+        sys.exit(f"error: {args.checkpoint}: no such checkpoint (train one with python -m kws.train "
+                 f"configs/kws/baseline.json, or pass --checkpoint)")
+    try:
+        return run(args)
+    except (CheckpointError, ValueError, FileNotFoundError) as e:  # AudioError is a ValueError
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -33,11 +33,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from common.artifacts import KWS_BASELINE, KWS_REPORT, under
 from common.checkpoint import CheckpointError, load_checkpoint
 from common.config import ConfigError, config_from_argv, to_dict
 from kws import compress, prune
-from kws.evaluate import load_kws_checkpoint
-from kws.model import CRNN
+from kws.model import CRNN, load_kws_checkpoint
 from kws.train import LossFn, TrainConfig, train
 
 
@@ -115,7 +115,7 @@ class TeacherLoss:
 class DistillConfig(TrainConfig):
     stage: str = "kws_distill"
     name: str = "student"
-    teacher: str = "logs/kws_baseline/default/best.pt"  # a kws.train checkpoint
+    teacher: str = KWS_BASELINE  # a kws.train checkpoint
     temperature: float = 4.0  # used when the grid is empty
     alpha: float = 0.9
     attention_weight: float = 0.0  # attention distillation: weight of the attention KL; 0 = off
@@ -195,7 +195,7 @@ def run(cfg: DistillConfig, log_root: str | Path = "logs", quiet: bool = False) 
         train_student(prune_cfg, teacher, log_root, quiet, init_state=pruned.state_dict())
     if cfg.report:
         run_root = Path(log_root) / cfg.stage
-        compress.report(Path(log_root) / "kws", sources={
+        compress.report(under(log_root, KWS_REPORT), sources={
             "baseline": cfg.teacher, "student": str(student_dir / "best.pt"),
             "pruned": str(run_root / "pruned" / "best.pt")})
     return student_dir

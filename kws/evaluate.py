@@ -4,7 +4,7 @@
 
 ROOT is any Speech Commands layout folder (default: the checkpoint's data.root); the keyword is the
 one the checkpoint was trained for. Prints au-fa-fr, parameters, bytes of the saved state_dict,
-MACs per clip (thop) and the median CPU latency of a batch-1 forward pass (`kws.profile`); with
+MACs per clip (thop) and the median CPU latency of a batch-1 forward pass (`kws.costs`); with
 --out also writes eval.json and the FA/FR curve as a PNG there.
 """
 from __future__ import annotations
@@ -12,50 +12,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from common.checkpoint import CheckpointError, load_checkpoint, load_model_state
-from common.config import ConfigError, from_dict
-from common.features import FeatureConfig, Features, make_features
+from common.checkpoint import CheckpointError
+from common.features import Features
 from common.metrics import au_fa_fr, fa_fr_curve
 from common.runlog import plt, save_figure
-from kws import profile
+from kws import costs
 from kws.data import DataConfig, KeywordDataset, collate, split_clips
-from kws.model import CRNN, ModelConfig, keyword_probability
-
-
-@dataclass
-class KwsCheckpoint:
-    model: CRNN
-    features: Features
-    keyword: str
-    clip_samples: int
-    config: dict  # the training run's resolved config
-    path: Path
-
-
-def load_kws_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> KwsCheckpoint:
-    """The model (eval mode), feature module and keyword of a `kws.train` checkpoint."""
-    state = load_checkpoint(path, map_location=device)
-    for key in ("model", "config"):
-        if key not in state:
-            raise CheckpointError(f"{path}: not a KWS checkpoint (no {key!r} entry)")
-    try:
-        model_cfg = from_dict(ModelConfig, state["config"]["model"], source=str(path), prefix="model.")
-        feature_cfg = from_dict(FeatureConfig, state["config"]["features"], source=str(path), prefix="features.")
-        data_cfg = from_dict(DataConfig, state["config"]["data"], source=str(path), prefix="data.")
-    except (ConfigError, KeyError) as e:
-        raise CheckpointError(f"{path}: checkpoint config does not fit this code ({e})") from None
-    features = make_features(feature_cfg).to(device)
-    model = CRNN(features.num_features, model_cfg).to(device)
-    load_model_state(model, state["model"], str(path))
-    clip_samples = round(data_cfg.clip_seconds * feature_cfg.sample_rate)
-    return KwsCheckpoint(model.eval(), features, data_cfg.keyword, clip_samples, state["config"], Path(path))
+from kws.model import keyword_probability, load_kws_checkpoint
 
 
 def eval_loader(root: str, split: str, keyword: str, sample_rate: int, clip_samples: int,
@@ -122,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     probs, labels, skipped = predict(ckpt.model, ckpt.features, loader, desc=f"scoring {args.split}")
     metric = au_fa_fr(probs, labels)
     example, _ = ckpt.features(torch.zeros(1, ckpt.clip_samples))
-    cost = profile.measure(ckpt.model, example, runs=args.runs, threads=args.threads)
+    cost = costs.measure(ckpt.model, example, runs=args.runs, threads=args.threads)
     result = {"checkpoint": str(args.checkpoint), "root": str(root), "split": args.split,
               "keyword": ckpt.keyword, "clips": int(len(labels)), "positives": int(labels.sum()),
               "skipped": skipped, "au_fa_fr": metric, **cost.as_dict()}

@@ -34,10 +34,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from common.artifacts import KWS_DETECTOR, KWS_STUDENT
 from common.checkpoint import CheckpointError
 from common.features import Features
-from kws.evaluate import load_kws_checkpoint
-from kws.model import CRNN
+from kws.model import CRNN, load_kws_checkpoint
 from kws.quantize import pack_int8, unpack_int8
 
 
@@ -134,9 +134,9 @@ def export(model: CRNN, features: Features, window: int, out: str | Path) -> Pat
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kws.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", nargs="?", type=Path, default=Path("logs/kws_distill/student/best.pt"))
+    parser.add_argument("checkpoint", nargs="?", type=Path, default=Path(KWS_STUDENT))
     parser.add_argument("--int8", action="store_true", help="export the weight-only int8 weights")
-    parser.add_argument("--out", type=Path, default=Path("logs/kws/detector.ts"))
+    parser.add_argument("--out", type=Path, default=Path(KWS_DETECTOR))
     args = parser.parse_args(argv)
     try:
         ckpt = load_kws_checkpoint(args.checkpoint)

@@ -12,14 +12,21 @@ Like the course model there is no non-linearity between the convolution and the 
 causal except the attention, which looks at the whole clip; `kws.stream` makes it causal by
 attending over a sliding window of the last RNN outputs.
 The compression experiments build smaller students from the same class by changing the config.
+`load_kws_checkpoint` rebuilds the model and its features from a `kws.train` checkpoint.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import torch
 from torch import nn
+
+from common.checkpoint import CheckpointError, load_checkpoint, load_model_state
+from common.config import ConfigError, from_dict
+from common.features import FeatureConfig, Features, make_features
+from kws.data import DataConfig
 
 RNN_TYPES = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
 
@@ -143,3 +150,34 @@ def _validate(n_mels: int, cfg: ModelConfig) -> None:
 def keyword_probability(logits: torch.Tensor) -> torch.Tensor:
     """Logits `(batch, num_classes)` -> keyword score `(batch,)`: softmax probability of class 1."""
     return torch.softmax(logits, dim=-1)[:, 1]
+
+
+@dataclass
+class KwsCheckpoint:
+    """What a training checkpoint rebuilds: the network (eval mode), its features and its task."""
+
+    model: CRNN
+    features: Features
+    keyword: str
+    clip_samples: int
+    config: dict  # the training run's resolved config
+    path: Path
+
+
+def load_kws_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> KwsCheckpoint:
+    """The model (eval mode), feature module and keyword of a `kws.train` checkpoint."""
+    state = load_checkpoint(path, map_location=device)
+    for key in ("model", "config"):
+        if key not in state:
+            raise CheckpointError(f"{path}: not a KWS checkpoint (no {key!r} entry)")
+    try:
+        model_cfg = from_dict(ModelConfig, state["config"]["model"], source=str(path), prefix="model.")
+        feature_cfg = from_dict(FeatureConfig, state["config"]["features"], source=str(path), prefix="features.")
+        data_cfg = from_dict(DataConfig, state["config"]["data"], source=str(path), prefix="data.")
+    except (ConfigError, KeyError) as e:
+        raise CheckpointError(f"{path}: checkpoint config does not fit this code ({e})") from None
+    features = make_features(feature_cfg).to(device)
+    model = CRNN(features.num_features, model_cfg).to(device)
+    load_model_state(model, state["model"], str(path))
+    clip_samples = round(data_cfg.clip_seconds * feature_cfg.sample_rate)
+    return KwsCheckpoint(model.eval(), features, data_cfg.keyword, clip_samples, state["config"], Path(path))

@@ -1,8 +1,7 @@
 """Smaller stored weights for a trained CRNN: fp16, dynamic int8 (torch.ao), weight-only int8.
 
-    python -m kws.quantize [--out DIR]     # quantizes every float variant, then the report
-
-Three schemes, all post-training:
+Functions only: the compression report (`python -m kws.compress`, `./run.sh kws_quantize`) applies
+every scheme to every float model it finds. Three schemes, all post-training:
 - fp16: the state_dict in half precision (2 bytes per weight); loaded back into float32 modules
   (CPU kernels for half GRUs are slow or missing; the numbers are the fp16-rounded weights).
 - dynamic int8 (`dynamic_int8`): `torch.ao.quantization.quantize_dynamic` on the GRU and Linear
@@ -113,16 +112,3 @@ def unpack_int8(template: CRNN, packed: dict[str, torch.Tensor]) -> CRNN:
     out = copy.deepcopy(template).cpu().float()
     out.load_state_dict(state)
     return out.eval()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`./run.sh kws_quantize`: the report quantizes every float variant it finds."""
-    from kws import compress
-
-    return compress.main(argv)
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())

@@ -1,10 +1,7 @@
 """Streaming keyword detection with explicit state, in the style of google-research kws_streaming.
 
-    python -m kws.stream [--checkpoint CKPT]               # demo track: test clips glued together
-    python -m kws.stream FILE.wav [--checkpoint CKPT] [--threshold 0.5]
-    python -m kws.stream --mic [--checkpoint CKPT]         # needs `pip install sounddevice`
-
-CKPT defaults to logs/kws_baseline/default/best.pt (what configs/kws/baseline.json trains).
+A library: `python -m kws.demo` (`./run.sh kws_stream`) is the command that streams a file, the
+microphone or a demo track through it.
 
 A `StreamingDetector` wraps a trained `kws.model.CRNN` and takes audio in chunks of any size. Three
 clocks are involved, and every index below says which one it counts:
@@ -35,14 +32,10 @@ hours long runs the RNN far outside what it was trained on; `reset()` starts ove
 """
 from __future__ import annotations
 
-import argparse
 import math
-import sys
-from pathlib import Path
 
 import torch
 
-from common.checkpoint import CheckpointError
 from common.features import Features
 from kws.model import CRNN, keyword_probability
 
@@ -320,40 +313,3 @@ def stream_wave(detector: StreamingDetector, wave: torch.Tensor, chunk: int) -> 
     rate = detector.features.cfg.sample_rate
     times = torch.tensor([detector.conv_frame_ready_at(t) / rate for t in range(probs.shape[0])])
     return times, probs
-
-
-def main(argv: list[str] | None = None) -> int:
-    from kws import demo  # the CLI's plotting and track building stay out of the streaming core
-
-    parser = argparse.ArgumentParser(prog="python -m kws.stream", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("file", nargs="?", type=Path, help="audio file to stream (default: a demo track)")
-    parser.add_argument("--checkpoint", type=Path, default=Path("logs/kws_baseline/default/best.pt"),
-                        help="a kws.train checkpoint (default: %(default)s)")
-    parser.add_argument("--root", default=None, help="Speech Commands folder for the demo track "
-                        "(default: the checkpoint's data.root)")
-    parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--refractory", type=float, default=1.0, help="seconds after a detection "
-                        "in which the keyword cannot fire again")
-    parser.add_argument("--window", type=int, default=None,
-                        help="max_window_length in conv frames (default: one training clip)")
-    parser.add_argument("--step", type=int, default=1, help="streaming_step_size in conv frames")
-    parser.add_argument("--chunk", type=int, default=160, help="samples per pushed chunk")
-    parser.add_argument("--negatives", type=int, default=10)
-    parser.add_argument("--positives", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="PNG path (default: next to the checkpoint)")
-    parser.add_argument("--mic", action="store_true", help="stream from the microphone (sounddevice)")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    if not args.checkpoint.is_file():
-        sys.exit(f"error: {args.checkpoint}: no such checkpoint (train one with python -m kws.train "
-                 f"configs/kws/baseline.json, or pass --checkpoint)")
-    try:
-        return demo.run(args)
-    except (CheckpointError, ValueError, FileNotFoundError) as e:  # AudioError is a ValueError
-        sys.exit(f"error: {e}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

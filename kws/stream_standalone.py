@@ -6,7 +6,7 @@ DETECTOR.ts is what `python -m kws.export` writes (features, model and streaming
 TorchScript file). FILE.wav: 16-bit PCM, mono, at the detector's sample rate (16 kHz). The audio
 is pushed in chunks of `--chunk` samples, as a microphone would deliver it; a detection fires
 when the keyword probability reaches the threshold after having been below it, at most once per
-`--refractory` seconds (the rule of `python -m kws.stream`, which prints the same detections).
+`--refractory` seconds (the rule of `python -m kws.demo`, which prints the same detections).
 """
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ from common.runlog import RunLog, plot_curves, read_metrics
 from common.seed import seed_everything, seed_worker
 from kws.data import (AugmentConfig, DataConfig, KeywordDataset, SpecAugment, collate, epoch_sampler,
                       make_wave_augment, split_clips)
-from kws import profile
+from kws import costs
 from kws.evaluate import eval_loader, plot_fa_fr, predict
 from kws.model import CRNN, ModelConfig
 
@@ -244,14 +244,14 @@ def report_best(cfg: TrainConfig, best_path: Path, device: torch.device, run: Ru
         run.metrics(step=-1, epoch=state["epoch"], split=split, best_au_fa_fr=metric)
     plot_fa_fr(curves, run.dir / "fa_fr.png", f"best.pt (epoch {state['epoch']}), keyword {cfg.data.keyword!r}")
     example, _ = features(torch.zeros(1, clip_samples, device=device))
-    cost = profile.measure(model, example)
+    cost = costs.measure(model, example)
     run.metrics(step=-1, epoch=state["epoch"], **cost.as_dict())
     table = "\n".join(rows)
-    costs = (f"{cost.params:,} parameters, state_dict file {cost.state_dict_bytes:,} bytes, "
-             f"{cost.macs:,} MACs per {clip_samples / sample_rate:g} s clip (thop), CPU latency "
-             f"{cost.latency_ms:.3f} ms median (batch 1, 1 thread, model only)")
-    (run.dir / "results.md").write_text(f"{best_path} (epoch {state['epoch']})\n\n{table}\n\n{costs}\n")
-    run.info(f"best.pt (epoch {state['epoch']}):\n{table}\n{costs}\nlogs: {run.dir}")
+    cost_line = (f"{cost.params:,} parameters, state_dict file {cost.state_dict_bytes:,} bytes, "
+                 f"{cost.macs:,} MACs per {clip_samples / sample_rate:g} s clip (thop), CPU latency "
+                 f"{cost.latency_ms:.3f} ms median (batch 1, 1 thread, model only)")
+    (run.dir / "results.md").write_text(f"{best_path} (epoch {state['epoch']})\n\n{table}\n\n{cost_line}\n")
+    run.info(f"best.pt (epoch {state['epoch']}):\n{table}\n{cost_line}\nlogs: {run.dir}")
 
 
 def main(argv: list[str]) -> None:

@@ -9,14 +9,15 @@ import torch.multiprocessing as mp
 import asr.train as train_module
 import numpy as np
 
-from asr.data import AugmentConfig, DurationBatchSampler, SpeechDataset, collate, make_wave_augment, speed_perturb
+from asr.config import AugmentConfig, OptimConfig, TrainConfig
+from asr.data import (DurationBatchSampler, SpeechDataset, collate, load_train_utterances, make_wave_augment,
+                      speed_perturb)
 from asr.decode import greedy
-from asr.evaluate import load_asr_checkpoint
-from asr.model import DeepSpeech2, ModelConfig
+from asr.model import DeepSpeech2, ModelConfig, load_asr_checkpoint
 from asr.text import CharTokenizer
 from common.checkpoint import load_checkpoint
 from common.config import load_config
-from common.corpora.librispeech import list_utterances
+from common.readers.librispeech import list_utterances
 from common.features import make_features
 
 TINY = ["model.rnn_layers=2", "model.rnn_hidden=32", "model.conv_channels=[4,4,4]",
@@ -28,7 +29,7 @@ TINY_ALPHABET = "abcdefghijklmnopqrstuvwxyz' "
 
 
 def tiny_config(corpus, *overrides):
-    return load_config(train_module.TrainConfig, None, [f"data.root={corpus}", *TINY, *overrides])
+    return load_config(TrainConfig, None, [f"data.root={corpus}", *TINY, *overrides])
 
 
 def test_a_tiny_batch_is_overfit_until_greedy_decoding_is_exact(tone_corpus):
@@ -146,8 +147,7 @@ def test_corrupt_audio_is_skipped_and_counted(tone_corpus, tmp_path):
     run_dir = train_module.train(cfg, log_root=tmp_path / "logs", quiet=True)
     assert load_checkpoint(run_dir / "last.pt")["skipped_utterances"] == 1
     assert "1 unreadable utterances skipped" in (run_dir / "train.log").read_text()
-    model, _, tokenizer, _ = load_asr_checkpoint(run_dir / "best.pt")
-    assert tokenizer.vocab[0] == "<blank>"
+    assert load_asr_checkpoint(run_dir / "best.pt").tokenizer.vocab[0] == "<blank>"
 
 
 def _free_port() -> int:
@@ -173,7 +173,7 @@ def test_two_process_gloo_ddp_trains(tone_corpus, tmp_path):
     # Each process takes every other batch: one epoch is half the single-process step count.
     single_cfg = tiny_config(tone_corpus)
     single = train_module.build_data(single_cfg, CharTokenizer(TINY_ALPHABET),
-                                     train_module.load_train_utterances(single_cfg), 0, 1, None)[1]
+                                     load_train_utterances(single_cfg), 0, 1, None)[1]
     assert state["step"] == (len(single) + 1) // 2
 
 
@@ -193,7 +193,7 @@ def test_attention_blocks_learn_at_their_scaled_rate_under_every_schedule(schedu
     model_cfg = ModelConfig(num_conv_layers=1, conv_channels=[4], conv_kernels=[[11, 5]],
                                          conv_strides=[[2, 2]], rnn_layers=2, rnn_hidden=16, attention_heads=2)
     model = DeepSpeech2(40, 29, model_cfg)
-    cfg = train_module.OptimConfig(lr=1e-3, scheduler=scheduler, attention_lr_scale=0.1, cyclic_step_size=5)
+    cfg = OptimConfig(lr=1e-3, scheduler=scheduler, attention_lr_scale=0.1, cyclic_step_size=5)
     optimizer = train_module.make_optimizer(cfg, model)
     scheduler_ = train_module.make_scheduler(cfg, optimizer, total_steps=20)
     rest, attention = optimizer.param_groups
@@ -210,5 +210,5 @@ def test_attention_blocks_learn_at_their_scaled_rate_under_every_schedule(schedu
 
 def test_a_model_without_attention_has_one_parameter_group():
     model = DeepSpeech2(40, 29, ModelConfig(rnn_layers=1, rnn_hidden=16, conv_channels=[4, 4, 4]))
-    optimizer = train_module.make_optimizer(train_module.OptimConfig(lr=1e-3), model)
+    optimizer = train_module.make_optimizer(OptimConfig(lr=1e-3), model)
     assert len(optimizer.param_groups) == 1 and optimizer.param_groups[0]["lr"] == 1e-3

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from common.corpora import durations, kspon, librispeech, speech_commands
-from common.corpora.bad_input import BadInput
+from common.readers import durations, kspon, librispeech, speech_commands
+from common.readers.bad_input import BadInput
 
 RATE = 16000
 
@@ -80,7 +80,7 @@ def test_librispeech_skip_drops_bad_items_and_logs_one_summary(tmp_path, caplog)
         f.write(b"1272-128104-0004 CAF\xe9 LATIN ONE\n")    # not UTF-8
     write_audio(chapter / "1272-128104-0009.flac", 400)      # no transcript line
 
-    with caplog.at_level(logging.WARNING, logger="common.corpora.librispeech"):
+    with caplog.at_level(logging.WARNING, logger="common.readers.librispeech"):
         utts = librispeech.list_utterances(tmp_path, "dev-clean")
     assert [u.id for u in utts] == sorted(LIBRI_TEXTS)
     warnings = [r.getMessage() for r in caplog.records]
@@ -235,7 +235,7 @@ def test_speech_commands_list_entry_without_audio_skips_or_raises(tmp_path, capl
     root = make_speech_commands(tmp_path)
     (root / "validation_list.txt").write_text("\n".join(SC_VALIDATION + ["yes/gone_nohash_0.wav",
                                                                          "not a path"]) + "\n")
-    with caplog.at_level(logging.WARNING, logger="common.corpora.speech_commands"):
+    with caplog.at_level(logging.WARNING, logger="common.readers.speech_commands"):
         clips = speech_commands.list_clips(root, "validation")
     assert rel_paths(clips, root) == sorted(SC_VALIDATION)
     (message,) = [r.getMessage() for r in caplog.records]
@@ -298,7 +298,7 @@ def test_kspon_bad_lines_skip_or_raise(tmp_path, caplog):
     with open(trn, "a", encoding="utf-8") as f:
         f.write("KsponSpeech_01/KsponSpeech_0001/KsponSpeech_000003.pcm :: 음성 파일이 없다\n")
         f.write("KsponSpeech_01/KsponSpeech_0001/KsponSpeech_000004.pcm 구분자가 없다\n")
-    with caplog.at_level(logging.WARNING, logger="common.corpora.kspon"):
+    with caplog.at_level(logging.WARNING, logger="common.readers.kspon"):
         assert len(kspon.list_utterances(root, "train")) == 2
     (message,) = [r.getMessage() for r in caplog.records]
     assert message == (f"skipped 2 of 4 utterances in train: 1 lines without audio (first: {trn}:3), "
@@ -321,7 +321,7 @@ def test_kspon_read_transcript_cp949_then_utf8(tmp_path, caplog):
     assert kspon.read_transcript(txt) == "o/ 그래서 (70%)/(칠십 퍼센트) 정도 n/"
     resaved = tmp_path / "resaved.txt"
     resaved.write_bytes("이건 유티에프 팔로 저장된 전사입니다 b/\n".encode("utf-8"))
-    with caplog.at_level(logging.WARNING, logger="common.corpora.kspon"):
+    with caplog.at_level(logging.WARNING, logger="common.readers.kspon"):
         assert kspon.read_transcript(resaved) == "이건 유티에프 팔로 저장된 전사입니다 b/"
     assert [r.getMessage() for r in caplog.records] == [
         f"{resaved}: transcript is not CP949, read it as UTF-8"]

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from common import download as dl
+from corpora import download as dl
 
 
 def make_tar_gz(members):
@@ -190,7 +190,7 @@ def test_unreachable_host_is_one_line_with_the_synthetic_hint(tmp_path):
 def test_cli_without_network_prints_one_line_and_exits_1(tmp_path):
     mirror = f"http://127.0.0.1:{closed_port()}/resources/12"
     result = subprocess.run(
-        [sys.executable, "-m", "common.download", "librispeech", str(tmp_path), "--subsets",
+        [sys.executable, "-m", "corpora.download", "librispeech", str(tmp_path), "--subsets",
          "dev-clean", "--mirror", mirror], capture_output=True, text=True, timeout=60,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": "."})
     assert result.returncode == 1

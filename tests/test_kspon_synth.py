@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.corpora import kspon as reader
-from common.synth import korean
-from common.synth import kspon
+from asr.text_ko import clean_transcript
+from common.readers import kspon as reader
+from corpora.synth import korean
+from corpora.synth import kspon
 
 TINY = dict(n_train=12, n_dev=3, n_eval_clean=3, n_eval_other=3, n_train_speakers=3,
             n_dev_speakers=1, n_eval_speakers=1, files_per_folder=5, folders_per_part=2,
@@ -95,9 +96,9 @@ def test_dev_and_eval_sentences_never_in_train(corpora):
     for held_out in ("dev", "eval_clean", "eval_other"):
         assert not keys[held_out] & keys["train"]
     corpus, _ = corpora["one"]
-    train = {korean.orthographic_form(text) for _, text in _trn(corpus, "train")}
+    train = {clean_transcript(text, "spelling") for _, text in _trn(corpus, "train")}
     for split in ("dev", "eval_clean", "eval_other"):
-        assert not {korean.orthographic_form(text) for _, text in _trn(corpus, split)} & train
+        assert not {clean_transcript(text, "spelling") for _, text in _trn(corpus, split)} & train
 
 
 def test_is_complete_and_refusing_foreign_folders(corpora, tmp_path):
@@ -136,11 +137,26 @@ def test_particles_follow_the_last_syllable():
     assert korean.particle("퍼센트", "이래") == "래"
 
 
+def test_word_and_template_files(tmp_path):
+    words = korean.vocabulary()
+    assert words["people"][-1] == "옆집 아저씨"  # entries keep their inner spaces
+    assert words["media"][0] == ("TV", "티비") and ("치킨", "마리") in words["food_counters"]
+    assert korean.templates()[0] == "{day} 날씨 진짜 {weather}"
+    malformed = [("[media]\nTV\n", "left = right"), ("[people]\n엄마\n엄마\n", "already"),
+                 ("[people]\n엄마 = 엄마\n", "one word per line"), ("[nope]\n", "unknown section"),
+                 ("엄마\n", "before any"), ("[people]\n엄마  # mother\n", "missing sections")]
+    for index, (text, error) in enumerate(malformed):
+        path = tmp_path / f"words{index}.txt"  # one file each: the loader caches by path
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ValueError, match=error):
+            korean.vocabulary(path)
+
+
 def test_reading_back_an_annotated_transcript():
     text = "o/ 음/ 그 (70%)/(칠십 퍼센트)래 b/ 내+ 내일* (3시)/(세 시)에 u/ 보자. l/"
-    assert korean.phonetic_form(text) == "음 그 칠십 퍼센트래 내 내일 세 시에 보자"
-    assert korean.orthographic_form(text) == "음 그 70%래 내 내일 3시에 보자"
-    assert korean.orthographic_form("(3.5%)/(삼 점 오 퍼센트)야.") == "3.5%야"
+    assert clean_transcript(text, "phonetic") == "음 그 칠십 퍼센트래 내 내일 세 시에 보자"
+    assert clean_transcript(text, "spelling") == "음 그 70%래 내 내일 3시에 보자"
+    assert clean_transcript("(3.5%)/(삼 점 오 퍼센트)야.", "spelling") == "3.5%야"
 
 
 def test_annotations_appear_and_leave_no_trace_when_read():
@@ -149,7 +165,7 @@ def test_annotations_appear_and_leave_no_trace_when_read():
     for _ in range(n):
         tokens = korean.annotate(korean.sentence(rng), rng)
         text = korean.transcript(tokens)
-        spoken = korean.phonetic_form(text)
+        spoken = clean_transcript(text, "phonetic")
         assert spoken == korean.spoken_text(tokens)
         assert not re.search(r"[()/+*]|(?<!\S)[bnlou]/", spoken), text
         text.encode("cp949")  # every character the generator uses exists in CP949

@@ -4,7 +4,8 @@ import torch
 from common.checkpoint import load_checkpoint, save_checkpoint
 from common.metrics import au_fa_fr
 from kws import compare
-from kws.evaluate import eval_loader, load_kws_checkpoint, predict
+from kws.evaluate import eval_loader, predict
+from kws.model import load_kws_checkpoint
 from kws.train import train
 from test_kws_data import write_speech_commands_tree
 from test_kws_train import tiny_config

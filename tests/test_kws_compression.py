@@ -9,7 +9,7 @@ from common.config import load_config
 from common.features import FeatureConfig, make_features
 from kws.distill import DistillConfig, TeacherLoss, distillation_loss, resample_attention, run
 from kws.model import CRNN, ModelConfig, keyword_probability
-from kws.profile import count_macs, count_parameters, saved_bytes, state_dict_bytes
+from kws.costs import count_macs, count_parameters, saved_bytes, state_dict_bytes
 from kws.prune import prune_crnn
 from kws.quantize import dynamic_int8, fp16_state, load_fp16, pack_int8, unpack_int8
 from kws.stream import StreamingDetector, offline_reference, stream_wave

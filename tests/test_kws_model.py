@@ -1,7 +1,7 @@
 import pytest
 import torch
 from kws.model import CRNN, ModelConfig, keyword_probability
-from kws.profile import count_parameters
+from kws.costs import count_parameters
 
 
 def test_course_crnn_shapes_and_parameter_count():

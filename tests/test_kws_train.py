@@ -6,7 +6,7 @@ import torch
 from common.checkpoint import load_checkpoint
 from common.config import ConfigError, load_config
 from common.runlog import read_metrics
-from kws import evaluate, stream
+from kws import demo, evaluate
 from kws.train import OptimConfig, TrainConfig, learning_rate, train
 from test_kws_data import write_speech_commands_tree
 
@@ -37,8 +37,8 @@ def test_training_writes_checkpoints_metrics_and_plots_and_evaluate_reads_them(t
     assert (result["clips"], result["positives"], result["split"]) == (8, 2, "testing")
 
     # The streaming demo runs end to end on the checkpoint (a track of 3 + 1 test clips).
-    assert stream.main(["--checkpoint", str(run_dir / "best.pt"), "--negatives", "3", "--positives", "1",
-                        "--out", str(tmp_path / "demo.png")]) == 0
+    assert demo.main(["--checkpoint", str(run_dir / "best.pt"), "--negatives", "3", "--positives", "1",
+                      "--out", str(tmp_path / "demo.png")]) == 0
     assert (tmp_path / "demo.png").is_file()
     assert "detections" in capsys.readouterr().out
 

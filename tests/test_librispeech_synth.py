@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from common.synth.__main__ import main as synth_main
-from common.synth.librispeech import (SPLITS, LibriSpeechSpec, is_complete, make_librispeech,
+from corpora.synth.__main__ import main as synth_main
+from corpora.synth.librispeech import (SPLITS, LibriSpeechSpec, is_complete, make_librispeech,
                                       normalize_line)
 
 TINY = LibriSpeechSpec(
@@ -110,7 +110,7 @@ def test_refuses_to_replace_a_foreign_librispeech_folder(tmp_path):
     real = tmp_path / "LibriSpeech"
     real.mkdir()
     (real / "SPEAKERS.TXT").write_text("; real data\n")
-    with pytest.raises(ValueError, match="not made by common.synth"):
+    with pytest.raises(ValueError, match="not made by corpora.synth"):
         make_librispeech(tmp_path, TINY, processes=1)
     assert (real / "SPEAKERS.TXT").exists()
 

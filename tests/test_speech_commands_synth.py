@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from common.corpora import speech_commands as reader
-from common.synth import speech_commands as sc
+from common.readers import speech_commands as reader
+from corpora.synth import speech_commands as sc
 
 TINY = dict(n_speakers=14, words_per_speaker=(2, 3), repetitions=(1, 2), background_seconds=60.0,
             chunk_size=6, validation_percentage=25.0, testing_percentage=25.0)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
-from common.synth import degrade, english
-from common.synth.babble import synth_babble
-from common.synth.espeak import SAMPLE_RATE, Espeak, EspeakError, available_variants
-from common.synth.pool import run_chunks
-from common.synth.speakers import PLAIN_VARIANTS, Speaker, jitter, make_speakers
+from corpora.synth import degrade, english
+from corpora.synth.babble import synth_babble
+from corpora.synth.espeak import SAMPLE_RATE, Espeak, EspeakError, available_variants
+from corpora.synth.pool import run_chunks
+from corpora.synth.speakers import PLAIN_VARIANTS, Speaker, jitter, make_speakers
 
 
 def _rms(x):

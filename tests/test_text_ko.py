@@ -3,9 +3,10 @@ from dataclasses import replace
 
 import pytest
 
-from asr.text import TextConfig, build_tokenizer, clean, kept_characters, normalize, tokenizer_from_dict
-from asr.text_ko import CharVocabTokenizer, clean_transcript, resolve_duals
-from common.corpora import kspon
+from asr.text import (CharVocabTokenizer, TextConfig, build_tokenizer, clean, kept_characters, normalize,
+                      tokenizer_from_dict)
+from asr.text_ko import clean_transcript, resolve_duals
+from common.readers import kspon
 
 # (raw KsponSpeech-style line, phonetic form, spelling form); lines written after the corpus's
 # annotation conventions.

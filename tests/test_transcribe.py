@@ -10,9 +10,9 @@ import torch
 from asr import evaluate, lm_tune, transcribe
 from asr.decode import token_words
 from asr.lm import train_kneser_ney, tuned_path, write_arpa
-from asr.model import DeepSpeech2, ModelConfig
+from asr.config import TrainConfig
+from asr.model import DeepSpeech2, ModelConfig, load_asr_checkpoint
 from asr.text import CharTokenizer
-from asr.train import TrainConfig
 from common.checkpoint import save_checkpoint
 from common.config import to_dict
 from common.features import FeatureConfig, make_features
@@ -112,8 +112,8 @@ def test_word_timings_follow_the_alignment():
 def test_output_frame_seconds_uses_the_model_stride(tmp_path):
     checkpoint = tmp_path / "tiny.pt"
     tiny_checkpoint(checkpoint)
-    model, features, _, _ = evaluate.load_asr_checkpoint(checkpoint)
-    assert transcribe.output_frame_seconds(model, features) == pytest.approx(0.02)  # hop 10 ms x stride 2
+    ckpt = load_asr_checkpoint(checkpoint)
+    assert transcribe.output_frame_seconds(ckpt.model, ckpt.features) == pytest.approx(0.02)  # hop 10 ms x stride 2
 
 
 def test_evaluate_prints_greedy_beam_and_lm_rows(tmp_path, tone_corpus, lm_path, capsys):

@@ -13,10 +13,10 @@ from typing import Iterable
 
 import numpy as np
 
-from common.synth.degrade import babble_from_waves
-from common.synth.espeak import SAMPLE_RATE, Espeak
-from common.synth.pool import run_chunks
-from common.synth.speakers import Speaker
+from corpora.synth.degrade import babble_from_waves
+from corpora.synth.espeak import SAMPLE_RATE, Espeak
+from corpora.synth.pool import run_chunks
+from corpora.synth.speakers import Speaker
 
 BabbleJob = tuple[list[tuple[str, Speaker]], int, int]
 

@@ -16,7 +16,7 @@ with the same annotated transcript (the real train.trn, dev.trn and eval .trn fi
 raw annotations, e.g. `(20년)/(이십 년)`, `b/`, `l/`; the eval folders and numbering follow the real
 release: eval_clean E00001-E03000, then eval_other from E03001).
 
-Sentences come from `common.synth.korean`; dev and eval sentences never occur in train, and each
+Sentences come from `corpora.synth.korean`; dev and eval sentences never occur in train, and each
 split has its own speakers (eSpeak's `ko` voice with a variant, rate and pitch). The audio speaks
 the phonetic form of the transcript; tags become sounds: `b/` a breath, `n/` a knock or rustle,
 `l/` a laugh, `u/` a muffled mumble of the hidden word, `o/` another talker underneath. eval_other
@@ -24,7 +24,7 @@ uses more unusual voices and every utterance is recorded in poor conditions
 (`degrade.recorded_in`); a fraction of train/dev is too.
 
 The same spec gives byte-identical files whatever the number of processes (see
-`common.synth.pool`); another seed gives another corpus.
+`corpora.synth.pool`); another seed gives another corpus.
 """
 from __future__ import annotations
 
@@ -34,12 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
-from common.synth import babble, corpus_folder, korean
-from common.synth.corpus_folder import MARKER, SYNTHETIC_MARKER  # noqa: F401 (re-exported)
-from common.synth.degrade import apply_gain, band_limit, colored_noise, recorded_in
-from common.synth.espeak import SAMPLE_RATE, Espeak
-from common.synth.pool import run_chunks
-from common.synth.speakers import HARD_VARIANTS, PLAIN_VARIANTS, Speaker, jitter, make_speakers
+from corpora.synth import babble, corpus_folder, korean
+from corpora.synth.corpus_folder import MARKER, SYNTHETIC_MARKER  # noqa: F401 (re-exported)
+from corpora.synth.degrade import apply_gain, band_limit, colored_noise, recorded_in
+from corpora.synth.espeak import SAMPLE_RATE, Espeak
+from corpora.synth.pool import run_chunks
+from corpora.synth.speakers import HARD_VARIANTS, PLAIN_VARIANTS, Speaker, jitter, make_speakers
 
 SPLITS = ("train", "dev", "eval_clean", "eval_other")
 CORPUS_DIR = "KsponSpeech"
@@ -309,7 +309,7 @@ def _sentences(spec: KsponSpec, rng: np.random.Generator) -> dict[str, list[list
         attempts += 1
         if attempts > 50 * total + 1000:
             raise ValueError(f"KsponSpec asks for {total} distinct sentences; the templates in "
-                             f"common.synth.korean gave only {len(drawn)} in {attempts} draws")
+                             f"corpora.synth.korean gave only {len(drawn)} in {attempts} draws")
         tokens = korean.sentence(rng)
         key = korean.sentence_key(tokens)
         if key not in seen:

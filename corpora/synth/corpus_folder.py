@@ -30,11 +30,11 @@ def fresh_corpus_folder(root: Path, corpus_dir: str) -> Path:
     corpus = Path(root) / corpus_dir
     if corpus.exists():
         if not (corpus / SYNTHETIC_MARKER).is_file():
-            raise ValueError(f"{corpus} exists and was not made by common.synth (no "
+            raise ValueError(f"{corpus} exists and was not made by corpora.synth (no "
                              f"{SYNTHETIC_MARKER} file): refusing to overwrite it")
         shutil.rmtree(corpus)
     corpus.mkdir(parents=True)
-    (corpus / SYNTHETIC_MARKER).write_text("made by python -m common.synth\n")
+    (corpus / SYNTHETIC_MARKER).write_text("made by python -m corpora.synth\n")
     return corpus
 
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.corpora.bad_input import BadInput
+from common.readers.bad_input import BadInput
 
 SPLITS = ("train", "validation", "testing")
 LIST_FILES = {"validation": "validation_list.txt", "testing": "testing_list.txt"}

@@ -1,4 +1,4 @@
-"""Make the synthetic corpora: python -m common.synth [--root data] [--only librispeech ...].
+"""Make the synthetic corpora: python -m corpora.synth [--root data] [--only librispeech ...].
 
 Each corpus is kept when it is already complete for the same spec (and text file), and remade
 otherwise; --force remakes it regardless. --scale multiplies every corpus's utterance, speaker and
@@ -19,10 +19,10 @@ from pathlib import Path
 
 # corpus name -> (module, make function, spec class)
 CORPORA = {
-    "librispeech": ("common.synth.librispeech", "make_librispeech", "LibriSpeechSpec"),
-    "speech_commands": ("common.synth.speech_commands", "make_speech_commands",
+    "librispeech": ("corpora.synth.librispeech", "make_librispeech", "LibriSpeechSpec"),
+    "speech_commands": ("corpora.synth.speech_commands", "make_speech_commands",
                         "SpeechCommandsSpec"),
-    "kspon": ("common.synth.kspon", "make_kspon", "KsponSpec"),
+    "kspon": ("corpora.synth.kspon", "make_kspon", "KsponSpec"),
 }
 
 
@@ -55,7 +55,7 @@ def _counts(summary: dict) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m common.synth", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m corpora.synth", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=Path("data"), help="output folder")
     parser.add_argument("--seed", type=int, default=0)

@@ -13,15 +13,25 @@ the speaker actually says, so one sentence yields both:
 
 `sentence(rng)` draws a plain sentence from the templates (the unit kept apart between corpus
 splits); `annotate(tokens, rng)` adds the disfluencies and transcription choices of spontaneous
-speech. `phonetic_form` / `orthographic_form` read any annotated transcript back to plain text,
-the way preparation scripts for the real corpus do.
+speech. Reading an annotated transcript back to plain text is `asr.text_ko.clean_transcript`, the
+same preparation the real corpus gets.
+
+The words live in `korean_words.txt` next to this module (people, places, foods, counters,
+abbreviations with their readings, colloquial pronunciations, fillers, ...) and the sentence
+templates in `korean_templates.txt`; number readings, particles and the slots that fill templates
+stay here.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
+
+WORDS_FILE = Path(__file__).with_name("korean_words.txt")
+TEMPLATES_FILE = Path(__file__).with_name("korean_templates.txt")
 
 # What a token sounds like: speech, or one of the non-speech events the tags stand for.
 SPEECH = "speech"
@@ -150,71 +160,66 @@ def particle(said: str, consonant_form: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Vocabulary
+# Vocabulary and templates, read from the data files
 
-PEOPLE = ["엄마", "아빠", "언니", "오빠", "누나", "형", "동생", "친구", "남자친구", "여자친구",
-          "선배", "후배", "팀장님", "부장님", "선생님", "할머니", "할아버지", "삼촌", "이모", "고모",
-          "사촌", "동기", "룸메이트", "사장님", "교수님", "옆집 아저씨"]
-PLACES = ["회사", "학교", "집", "카페", "도서관", "병원", "시장", "마트", "편의점", "식당", "공원",
-          "영화관", "헬스장", "은행", "우체국", "지하철역", "백화점", "미용실", "수영장", "서점",
-          "노래방", "약국", "터미널", "공항", "세탁소", "빵집"]
-PLACE_DUALS = [("PC방", "피씨방"), ("CGV", "씨지브이")]
-CITIES = ["서울", "부산", "대구", "인천", "광주", "대전", "울산", "제주도", "강릉", "전주", "경주",
-          "춘천", "여수", "속초", "수원", "포항", "천안", "목포"]
-FOODS = ["김치찌개", "된장찌개", "비빔밥", "떡볶이", "짜장면", "짬뽕", "삼겹살", "치킨", "피자",
-         "라면", "냉면", "김밥", "순댓국", "칼국수", "불고기", "갈비탕", "초밥", "햄버거", "샐러드",
-         "만두", "족발", "보쌈", "부대찌개", "돈가스", "파스타", "삼계탕", "닭갈비", "곱창", "떡국",
-         "잡채"]
-# Foods ordered with a native-numeral counter; the rest are ordered in 인분 (Sino numerals).
-FOOD_COUNTERS = {"치킨": "마리", "피자": "판", "김밥": "줄", "라면": "개", "만두": "접시",
-                 "햄버거": "개", "떡볶이": "접시", "초밥": "접시"}
-DRINKS = ["커피", "아메리카노", "카페라떼", "녹차", "주스", "맥주", "소주", "우유", "콜라", "사이다",
-          "막걸리", "레몬에이드", "핫초코"]
-INGREDIENTS = ["돼지고기", "소고기", "닭고기", "두부", "감자", "양파", "당근", "밀가루", "설탕",
-               "버섯", "김치", "쌀", "떡"]
-# Things counted with a native numeral and a counter.
-COUNTED_ITEMS = [("사과", "개"), ("귤", "개"), ("수박", "통"), ("계란", "판"), ("우산", "개"),
-                 ("양말", "켤레"), ("티셔츠", "벌"), ("책", "권"), ("공책", "권"), ("마스크", "장"),
-                 ("볼펜", "자루"), ("라면", "봉지"), ("컵", "개"), ("신발", "켤레"), ("바지", "벌"),
-                 ("꽃", "송이"), ("고양이", "마리"), ("강아지", "마리")]
-THINGS = ["가방", "운동화", "노트북", "휴대폰", "이어폰", "패딩", "코트", "시계", "자전거", "모자",
-          "의자", "책상", "청소기", "선풍기", "에어컨", "냉장고", "세탁기", "안경", "지갑"]
-THING_DUALS = [("TV", "티비"), ("USB", "유에스비"), ("PC", "피씨")]
-ACTIVITIES = ["운동", "공부", "청소", "빨래", "요리", "산책", "쇼핑", "등산", "여행", "알바", "야근",
-              "게임", "숙제", "수영", "요가", "독서", "설거지", "장보기", "이사 준비"]
-SKILLS = ["수영", "요가", "요리", "필라테스", "기타", "피아노", "영어", "일본어", "중국어", "테니스",
-          "골프", "춤", "그림", "코딩"]
-HOBBIES = ["골프", "낚시", "캠핑", "등산", "뜨개질", "요리", "게임", "테니스", "볼링", "사진",
-           "자전거", "드라마", "웹툰"]
-EVENTS = ["시험", "면접", "결혼식", "생일 파티", "발표", "동창회", "출장", "이사", "건강검진",
-          "회식", "세미나", "콘서트", "집들이", "워크숍"]
-EVENT_DUALS = [("MT", "엠티"), ("OT", "오티")]
-TASKS = ["보고서", "과제", "숙제", "발표 자료", "기획서", "논문", "계약서", "정산"]
-TASK_DUALS = [("PPT", "피피티")]
-DAYS_FUTURE = ["오늘", "내일", "모레", "이번 주말", "다음 주", "다음 달", "오늘 저녁", "내일 아침"]
-DAYS_PAST = ["어제", "그저께", "지난주", "지난 주말", "아까", "지난달", "어제 저녁"]
-WEEKDAYS = ["월요일", "화요일", "수요일", "목요일", "금요일", "토요일", "일요일"]
-MEALS = ["아침", "점심", "저녁", "야식"]
-WEATHER_PREDICATES = ["좋다", "좋네", "덥다", "춥다", "흐리다", "쌀쌀하다", "맑네", "후덥지근하다",
-                      "따뜻하다", "선선하다", "좋네요", "덥네요", "춥네요"]
-PRECIPITATION = ["비", "눈", "소나기"]
-FOOD_PLACES = ["회사 앞", "학교 앞", "역 앞", "그 집", "시장 안", "우리 동네", "터미널 근처"]
-HOME_ACTIVITIES = ["잠만 잤어", "드라마 봤어", "게임만 했어", "청소했어", "영화 봤어", "쉬었어",
-                   "책 읽었어", "밀린 빨래 했어"]
-MEDIA = [("TV", "티비"), ("KBS", "케이비에스"), ("MBC", "엠비씨"), ("SBS", "에스비에스")]
-SNS = [("SNS", "에스엔에스"), ("카톡", "카톡"), ("인스타", "인스타"), ("유튜브", "유튜브"),
-       ("블로그", "블로그")]
-TRANSPORT = [("KTX", "케이티엑스"), ("SRT", "에스알티"), ("기차", "기차"), ("고속버스", "고속버스"),
-             ("비행기", "비행기")]
-OPENERS = ["근데", "그리고", "아 맞다", "그러니까", "진짜", "있잖아", "혹시", "그래서", "아니",
-           "그럼", "참"]
+# Sections whose lines are "left = right" pairs; every other section is a list of words.
+_PAIR_SECTIONS = {"place_duals", "food_counters", "counted_items", "thing_duals", "event_duals",
+                  "task_duals", "media", "sns", "transport", "colloquial"}
+_WORD_SECTIONS = {"people", "places", "cities", "foods", "drinks", "ingredients", "things",
+                  "activities", "skills", "hobbies", "events", "tasks", "days_future", "days_past",
+                  "weekdays", "meals", "weather_predicates", "precipitation", "food_places",
+                  "home_activities", "openers", "fillers"}
 
-# Colloquial pronunciations transcribed as (spelling)/(pronunciation).
-COLLOQUIAL = {"그리고": "그리구", "그러니까": "그니까", "뭐라고": "뭐라구", "진짜": "찐짜",
-              "내가": "내", "이따가": "이따", "조금": "쪼금", "먹고": "먹구", "하고": "하구",
-              "보고": "보구", "타고": "타구", "가고": "가구", "근데": "근디", "그럼": "글면",
-              "되게": "디게", "있잖아": "있자나"}
-FILLERS = ["음", "어", "아", "그", "뭐", "저", "으", "응", "막"]
+
+def _data_lines(path: Path):
+    """(line number, text) of the lines that are not blank or `#` comments."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if line:
+            yield number, line
+
+
+@lru_cache(maxsize=None)
+def vocabulary(path: Path = WORDS_FILE) -> dict[str, list]:
+    """Sections of the word file, in file order: pairs as (left, right), the others as str."""
+    sections: dict[str, list] = {}
+    current = None
+    for number, line in _data_lines(path):
+        where = f"{path}:{number}"
+        if line.startswith("["):
+            current = line.strip("[]")
+            if current not in _PAIR_SECTIONS | _WORD_SECTIONS:
+                raise ValueError(f"{where}: unknown section [{current}]")
+            sections.setdefault(current, [])
+            continue
+        if current is None:
+            raise ValueError(f"{where}: entry before any [section] header")
+        if current in _PAIR_SECTIONS:
+            left, _, right = (side.strip() for side in line.partition("="))
+            if not left or not right or "=" in right:
+                raise ValueError(f"{where}: a [{current}] line is 'left = right', got {line!r}")
+            entry = (left, right)
+        elif "=" in line:
+            raise ValueError(f"{where}: one word per line in [{current}], got {line!r}")
+        else:
+            entry = line
+        # A repeated entry would silently be drawn twice as often.
+        if entry in sections[current]:
+            raise ValueError(f"{where}: {entry!r} is already in [{current}]")
+        sections[current].append(entry)
+    missing = (_PAIR_SECTIONS | _WORD_SECTIONS) - sections.keys()
+    if missing:
+        raise ValueError(f"{path}: missing sections {sorted(missing)}")
+    return sections
+
+
+@lru_cache(maxsize=None)
+def templates(path: Path = TEMPLATES_FILE) -> list[str]:
+    """The sentence templates, in file order (see the template file for their syntax)."""
+    found = [line for _, line in _data_lines(path)]
+    if not found:
+        raise ValueError(f"{path}: no templates")
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,19 +352,20 @@ def _sino_counter(low: int, high: int, counter: str, spelling_unit: str | None =
 
 
 def _drink_order(rng: np.random.Generator) -> list[Token]:
-    return [word(_pick(rng, DRINKS)), _native_count(int(rng.integers(1, 6)), "잔")]
+    return [word(_pick(rng, vocabulary()["drinks"])), _native_count(int(rng.integers(1, 6)), "잔")]
 
 
 def _food_order(rng: np.random.Generator) -> list[Token]:
-    food = _pick(rng, FOODS)
+    food = _pick(rng, vocabulary()["foods"])
     n = int(rng.integers(1, 5))
-    if food in FOOD_COUNTERS:
-        return [word(food), _native_count(n, FOOD_COUNTERS[food])]
+    counters = dict(vocabulary()["food_counters"])
+    if food in counters:
+        return [word(food), _native_count(n, counters[food])]
     return [word(food), _number(f"{n}인분", f"{sino_korean(n)} 인분")]
 
 
 def _counted_item(rng: np.random.Generator) -> list[Token]:
-    item, counter = _pick(rng, COUNTED_ITEMS)
+    item, counter = _pick(rng, vocabulary()["counted_items"])
     return [word(item), _native_count(int(rng.integers(1, 11)), counter)]
 
 
@@ -371,13 +377,21 @@ def _weight(rng: np.random.Generator) -> list[Token]:
     return [_number(f"{kilos}킬로", f"{sino_korean(kilos)} 킬로")]
 
 
-def _choose_word(options: list[str]):
-    return lambda rng: [word(_pick(rng, options))]
+# The slots below name vocabulary sections and look them up when drawing, so the word file is
+# read on first use rather than on import.
+
+def _choose_word(*sections: str):
+    """A slot drawing from the word sections taken as one list, in the order given."""
+    def slot(rng: np.random.Generator) -> list[Token]:
+        options = [entry for section in sections for entry in vocabulary()[section]]
+        return [word(_pick(rng, options))]
+    return slot
 
 
-def _choose_mixed(words: list[str], duals: list[tuple[str, str]]):
+def _choose_mixed(words_section: str, duals_section: str):
     """A slot drawing from plain words and dual transcriptions (abbreviations) alike."""
     def slot(rng: np.random.Generator) -> list[Token]:
+        words, duals = vocabulary()[words_section], vocabulary()[duals_section]
         index = int(rng.integers(len(words) + len(duals)))
         if index < len(words):
             return [word(words[index])]
@@ -385,9 +399,9 @@ def _choose_mixed(words: list[str], duals: list[tuple[str, str]]):
     return slot
 
 
-def _choose_dual(pairs: list[tuple[str, str]]):
+def _choose_dual(section: str):
     def slot(rng: np.random.Generator) -> list[Token]:
-        spelling, phonetic = _pick(rng, pairs)
+        spelling, phonetic = _pick(rng, vocabulary()[section])
         return [word(spelling)] if spelling == phonetic else [dual(spelling, phonetic)]
     return slot
 
@@ -403,155 +417,21 @@ SLOTS = {
     "speed": _sino_counter(5, 30, "미터"),
     "drink_order": _drink_order, "food_order": _food_order, "item_count": _counted_item,
     "weight": _weight,
-    "person": _choose_word(PEOPLE), "place": _choose_mixed(PLACES, PLACE_DUALS),
-    "city": _choose_word(CITIES), "food": _choose_word(FOODS), "drink": _choose_word(DRINKS),
-    "ingredient": _choose_word(INGREDIENTS), "thing": _choose_mixed(THINGS, THING_DUALS),
-    "activity": _choose_word(ACTIVITIES), "skill": _choose_word(SKILLS),
-    "hobby": _choose_word(HOBBIES), "event": _choose_mixed(EVENTS, EVENT_DUALS),
-    "task": _choose_mixed(TASKS, TASK_DUALS), "day": _choose_word(DAYS_FUTURE + DAYS_PAST),
-    "day_future": _choose_word(DAYS_FUTURE), "day_past": _choose_word(DAYS_PAST),
-    "weekday": _choose_word(WEEKDAYS), "meal": _choose_word(MEALS),
-    "weather": _choose_word(WEATHER_PREDICATES), "precip": _choose_word(PRECIPITATION),
-    "food_place": _choose_word(FOOD_PLACES), "home": _choose_word(HOME_ACTIVITIES),
-    "media": _choose_dual(MEDIA), "sns": _choose_dual(SNS), "transport": _choose_dual(TRANSPORT),
+    "person": _choose_word("people"), "place": _choose_mixed("places", "place_duals"),
+    "city": _choose_word("cities"), "food": _choose_word("foods"),
+    "drink": _choose_word("drinks"), "ingredient": _choose_word("ingredients"),
+    "thing": _choose_mixed("things", "thing_duals"), "activity": _choose_word("activities"),
+    "skill": _choose_word("skills"), "hobby": _choose_word("hobbies"),
+    "event": _choose_mixed("events", "event_duals"), "task": _choose_mixed("tasks", "task_duals"),
+    "day": _choose_word("days_future", "days_past"), "day_future": _choose_word("days_future"),
+    "day_past": _choose_word("days_past"), "weekday": _choose_word("weekdays"),
+    "meal": _choose_word("meals"), "weather": _choose_word("weather_predicates"),
+    "precip": _choose_word("precipitation"), "food_place": _choose_word("food_places"),
+    "home": _choose_word("home_activities"), "media": _choose_dual("media"),
+    "sns": _choose_dual("sns"), "transport": _choose_dual("transport"),
 }
 
-# Templates: `{slot}` or `{slot:particle}` (particle given in its after-consonant form and
-# adapted to the slot's last syllable), optionally followed by literal text (`{time}에`).
-# A digit at the end of a slot name draws a second, independent value (`{city2}`).
-TEMPLATES = [
-    # weather
-    "{day} 날씨 진짜 {weather}",
-    "{day_future} 비 올 확률이 {percent:이래}",
-    "{day_future} 최고 기온이 {temp}까지 올라간대요",
-    "아침에는 {temp:이었는데} 지금은 좀 풀렸어",
-    "{day_future}부터 {precip:이} 많이 온대",
-    "미세먼지 때문에 {day_future:은} 마스크 꼭 써",
-    "{city:은} {day_future} 몇 도래?",
-    "{city:은} {day_future} {temp} 정도래요",
-    "우산 챙겨 {day_future} 오후에 {precip} 온다던데",
-    "습도가 {percent:이나} 돼서 너무 꿉꿉해",
-    "{day_future} 바람이 초속 {speed}로 분대",
-    "태풍 때문에 {day_future} 비행기 다 취소됐대",
-    "{month:인데} 벌써 이렇게 더워?",
-    "{day_future} 눈 온대 {city} 가는 거 괜찮을까?",
-    "{city:은} 지금 {temp:이래} 완전 겨울이야",
-    "{media}에서 그러는데 {day_future} 강수 확률 {percent:이래}",
-    # food
-    "{meal}에 {food} 먹을래?",
-    "{food:이} 너무 맵지 않아?",
-    "{food_place} {food} 진짜 맛있더라",
-    "여기 {drink_order} 주세요",
-    "{food:은} {food_price:이에요}",
-    "배달시키면 {food_order}에 {food_price:이래}",
-    "{food} 먹으러 가자 내가 살게",
-    "{day_past} {food} 먹었는데 배탈 났어",
-    "다이어트 중이라 {food:은} 좀 참을게",
-    "{drink} 한 잔 하고 갈래?",
-    "{food_order} 시켰는데 아직 안 왔어",
-    "{food} 만들려면 {ingredient} {weight} 필요해",
-    "{person:이} 해 준 {food:이} 제일 맛있어",
-    "{meal} 뭐 먹지? {food} 어때?",
-    "배고파 죽겠다 {food:이라도} 먹자",
-    "{food} 먹고 {drink} 마시러 가자",
-    "이 집 {food:은} {people:이} 먹어도 남아",
-    "요즘 물가가 올라서 {food} 한 그릇에 {food_price:이나} 해",
-    "{ingredient} {weight}에 {food_price:이래}",
-    # schedules
-    "{day_future} {time}에 {place}에서 보자",
-    "회의가 {time:으로} 바뀌었대요",
-    "{date}에 {event:이} 있어",
-    "{day_future} {activity}하러 가는데 같이 갈래?",
-    "기차가 {time}에 출발하니까 {minutes} 전에는 나가야 돼",
-    "{person:이} {day_future} {city}에 온대",
-    "{minutes} 정도 늦을 것 같아 미안해",
-    "{activity:은} 보통 {duration} 정도 해요",
-    "{weekday}마다 {activity}하러 {place}에 가",
-    "{date}까지 {task} 끝내야 되는데 큰일이다",
-    "{person:이랑} {day_future} {time}에 약속 있어",
-    "{bus} 버스 타면 {minutes:이면} 도착해",
-    "{transport} 타고 {city}까지 {duration} 걸렸어",
-    "{day_future} {time}까지 갈게",
-    "{year}에 처음 만났잖아",
-    "벌써 {month:이야} 시간 진짜 빠르다",
-    "{day_future} 아침 {time}에 깨워 줘",
-    "{weekday}에 {event} 있는 거 알지?",
-    "{event:은} {date} {time}부터래",
-    "{place}에서 {minutes} 기다렸어",
-    "{person}한테 {time}까지 오라고 했어",
-    "휴가는 {date}부터 {date2}까지야",
-    "{place:은} {time}에 문 열어요",
-    "{place} 몇 시에 문 닫아요?",
-    "{weekday} 저녁에 시간 돼?",
-    "내가 {time}에 전화할게",
-    "{event:이} {weekday}에서 {weekday2:으로} 미뤄졌대",
-    # numbers, prices, percentages
-    "이거 원래 {price:인데} {percent} 할인한대",
-    "{thing} 얼마 주고 샀어? {price} 줬어",
-    "월급이 {percent} 올랐대 진짜 다행이다",
-    "배터리가 {percent}밖에 안 남았어",
-    "시험에서 {score} 받았어",
-    "우리 반에 학생이 {people} 있어",
-    "{age} 때 처음 {city}에 와 봤어",
-    "동생이 올해 {age:이야}",
-    "{item_count}에 {food_price:이에요}",
-    "택시비가 {price} 나왔어",
-    "적금 이자가 {decimal_percent:이래}",
-    "{floor}에서 내리시면 돼요",
-    "할인 쿠폰 쓰면 {price} 빠져",
-    "이번 달 전기 요금이 {price} 나왔어",
-    "{people:이} 같이 가면 한 사람당 {food_price}씩 내면 돼",
-    "지하철 {line} 타고 가면 돼",
-    "그 드라마 {episode}까지 봤어",
-    "오늘 {distance} 뛰었어",
-    "{thing} 사려고 {price} 모았어",
-    "성공 확률이 {percent}도 안 된대",
-    "회원은 {percent} 더 싸게 해 준대요",
-    "나 이 아파트 {floor}에 살아",
-    "{year}에 {city:으로} 이사 왔어",
-    "우리 {people:인데} 자리 있어요?",
-    "주문하신 거 총 {price:입니다}",
-    "용돈으로 매달 {price} 받아",
-    "지금 {time}밖에 안 됐어?",
-    "버스가 {minutes}마다 와요",
-    "{thing} 세일해서 {price}에 샀어",
-    "투표율이 {decimal_percent}밖에 안 됐대",
-    "마트에서 {item_count} 사 왔어",
-    "{item_count} 주세요",
-    # small talk
-    "요즘 {activity}하느라 너무 바빠",
-    "{person:이} {thing} 사 달래",
-    "주말에 그냥 집에서 {home}",
-    "{place}에 사람이 너무 많더라",
-    "나 {day_future} {place} 가야 돼",
-    "{person:은} 요즘 어떻게 지내?",
-    "뉴스에서 봤는데 {city}에 {precip:이} 엄청 왔대",
-    "{day_past} {person:이랑} {place}에 갔다 왔어",
-    "나 요즘 {skill} 배우고 있어",
-    "{day_future:은} 좀 피곤해서 집에 있을래",
-    "그거 {sns}에 올렸어?",
-    "{person}한테 전화해 봤어?",
-    "운동 {duration} 했더니 다리가 너무 아파",
-    "{city}에서 {city2}까지 차로 {duration} 걸려",
-    "{person:이} 요즘 {hobby}에 빠졌어",
-    "어디야? 나 {place} 앞에 도착했어",
-    "{day_past} {person:이} {thing} 선물해 줬어",
-    "{thing:이} 고장 나서 새로 사야 돼",
-    "{person:이} {event} 때문에 {city}에 갔대",
-    "나 {age:인데} 아직도 {food} 좋아해",
-    "요즘 잠을 {duration}밖에 못 자",
-    "{person:은} {hobby} 진짜 잘해",
-    "{city} 여행 {trip:으로} 다녀왔어",
-    "{media}에서 {city} 특집 하더라",
-    "{place}까지 걸어서 {minutes} 걸려",
-    "{person:이} 그러는데 {place:이} 없어졌대",
-    "내가 뭐라고 했어 {person}한테 물어보라고 했잖아",
-    "이따가 {place} 가는 길에 {thing} 좀 보고 올게",
-    "{person:이랑} {hobby} 하러 {city}에 가기로 했어",
-    "{sns}에 {food} 사진 올렸더니 다들 부러워해",
-]
-
-
+# A template word: `{slot}` or `{slot:particle}`, optionally followed by literal text.
 _SLOT_PIECE = re.compile(r"^\{([a-z_]+?)(\d*)(?::([^}]+))?\}(.*)$")
 
 
@@ -575,9 +455,9 @@ def _fill(template: str, rng: np.random.Generator) -> list[Token]:
 
 def sentence(rng: np.random.Generator) -> list[Token]:
     """A plain everyday sentence (no disfluencies), sometimes opened by a discourse word."""
-    tokens = _fill(_pick(rng, TEMPLATES), rng)
+    tokens = _fill(_pick(rng, templates()), rng)
     if rng.random() < 0.25:
-        tokens = [word(_pick(rng, OPENERS))] + tokens
+        tokens = [word(_pick(rng, vocabulary()["openers"]))] + tokens
     if not tokens[-1].written.endswith("?") and rng.random() < 0.3:
         tokens[-1] = Token(tokens[-1].written + ".", tokens[-1].said, tokens[-1].sound,
                            tokens[-1].kind)
@@ -621,22 +501,24 @@ def annotate(tokens: list[Token], rng: np.random.Generator,
     Adds fillers, repetitions, unclear and unintelligible words, non-speech tags, colloquial
     pronunciations and the transcriber's choice between digits and Hangul for numbers.
     """
+    fillers = vocabulary()["fillers"]
+    colloquial = dict(vocabulary()["colloquial"])
     out: list[Token] = []
     if rng.random() < rates.overlap:
         out.append(Token("o/", "", "overlap"))
     if rng.random() < rates.filler_start:
-        filler = _pick(rng, FILLERS)
+        filler = _pick(rng, fillers)
         out.append(Token(filler + "/", filler))
     for index, token in enumerate(tokens):
         if index and rng.random() < rates.filler_inside:
-            filler = _pick(rng, FILLERS)
+            filler = _pick(rng, fillers)
             out.append(Token(filler + "/", filler))
         core, punctuation = _strip_punctuation(token.written)
         if token.kind == "number" and rng.random() < rates.number_in_hangul:
             out.append(Token(token.said + punctuation, token.said))
             continue
-        if token.kind == "word" and core in COLLOQUIAL and rng.random() < rates.colloquial:
-            out.append(Token(f"({core})/({COLLOQUIAL[core]}){punctuation}", COLLOQUIAL[core],
+        if token.kind == "word" and core in colloquial and rng.random() < rates.colloquial:
+            out.append(Token(f"({core})/({colloquial[core]}){punctuation}", colloquial[core],
                              SPEECH, "dual"))
             continue
         if token.kind == "word" and rng.random() < rates.unintelligible:
@@ -667,26 +549,3 @@ def transcript(tokens: list[Token]) -> str:
 def spoken_text(tokens: list[Token]) -> str:
     """What is clearly spoken: the said forms of the speech tokens."""
     return " ".join(t.said for t in tokens if t.sound == SPEECH and t.said)
-
-
-_DUAL = re.compile(r"\(([^()]*)\)/\(([^()]*)\)")
-_TAG = re.compile(r"(?<!\S)[bnlou]/(?!\S)")
-# Sentence punctuation ends a word; a "." between digits (3.5%) is part of a number.
-_MARKS = re.compile(r"[/+*]|[.?!,](?=\s|$)")
-
-
-def _plain_form(transcript_text: str, dual_side: int) -> str:
-    text = _DUAL.sub(lambda m: m.group(dual_side), transcript_text)
-    text = _TAG.sub(" ", text)
-    text = _MARKS.sub("", text)
-    return " ".join(text.split())
-
-
-def phonetic_form(transcript_text: str) -> str:
-    """The pronounced reading of an annotated transcript: `(3시)/(세 시)에 b/ 음/` -> `세 시에 음`."""
-    return _plain_form(transcript_text, 2)
-
-
-def orthographic_form(transcript_text: str) -> str:
-    """The spelled reading of an annotated transcript: `(3시)/(세 시)에 b/ 음/` -> `3시에 음`."""
-    return _plain_form(transcript_text, 1)

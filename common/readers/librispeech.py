@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.corpora.bad_input import BadInput
+from common.readers.bad_input import BadInput
 
 AUDIO_SUFFIXES = (".flac", ".wav")  # in order of preference when both exist
 TRANSCRIPT_SUFFIX = ".trans.txt"

@@ -1,7 +1,7 @@
 """Downloading and unpacking the public corpora: resumable, checksum-verified, safe to re-run.
 
-    python -m common.download librispeech [DEST] [--subsets dev-clean ...] [--lm-text] [--mirror URL]
-    python -m common.download speech_commands [DEST] [--version 0.01|0.02]
+    python -m corpora.download librispeech [DEST] [--subsets dev-clean ...] [--lm-text] [--mirror URL]
+    python -m corpora.download speech_commands [DEST] [--version 0.01|0.02]
 
 Archives go to DEST/downloads/ (DEST defaults to `data`); LibriSpeech unpacks into DEST/LibriSpeech/,
 Speech Commands into DEST/speech_commands/ (its archives have no top folder). An interrupted
@@ -378,7 +378,7 @@ def fetch(archive: Archive, downloads: Path, unpack_into: Path | None, *,
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m common.download", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m corpora.download", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     corpora = parser.add_subparsers(dest="corpus", required=True)
     libri = corpora.add_parser("librispeech", help="LibriSpeech audio subsets (openslr 12)")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.synth.espeak import RATE_RANGE, check_voice_name, variant_sex
+from corpora.synth.espeak import RATE_RANGE, check_voice_name, variant_sex
 
 # English base voices that exist in espeak-ng 1.52 (en-gb and en-sc do not).
 ENGLISH_VOICES = ["en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-gb-x-gbclan",

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.corpora.bad_input import BadInput
+from common.readers.bad_input import BadInput
 
 SPLITS = ("train", "dev", "eval_clean", "eval_other")
 SCRIPTS_FOLDER = "KsponSpeech_scripts"

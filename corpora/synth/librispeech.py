@@ -11,10 +11,10 @@ Splits are train-clean-100, train-other-500, dev-clean, test-clean, dev-other, t
 disjoint speakers. "clean" speakers use eSpeak's plain m1-m7/f1-f5 variants at moderate rates and
 pitches; "other" speakers use rarer variants (whisper, croak, Klatt, aged and robotic voices) at
 extreme rates and pitches, recorded through random noise/reverb/band-limit/gain chains. Sentences
-come from `common.synth.english`, or from the caller's text file.
+come from `corpora.synth.english`, or from the caller's text file.
 
 The same spec gives byte-identical files whatever the number of processes (see
-`common.synth.pool`); another seed gives another corpus.
+`corpora.synth.pool`); another seed gives another corpus.
 """
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from common.synth import babble, corpus_folder, english
-from common.synth.corpus_folder import MARKER, SYNTHETIC_MARKER  # noqa: F401 (re-exported)
-from common.synth.degrade import colored_noise, mix_at_snr, recorded_in
-from common.synth.espeak import SAMPLE_RATE, Espeak
-from common.synth.pool import run_chunks
-from common.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, PLAIN_VARIANTS, Speaker,
+from corpora.synth import babble, corpus_folder, english
+from corpora.synth.corpus_folder import MARKER, SYNTHETIC_MARKER  # noqa: F401 (re-exported)
+from corpora.synth.degrade import colored_noise, mix_at_snr, recorded_in
+from corpora.synth.espeak import SAMPLE_RATE, Espeak
+from corpora.synth.pool import run_chunks
+from corpora.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, PLAIN_VARIANTS, Speaker,
                                    jitter, make_speakers)
 
 SPLITS = ("train-clean-100", "train-other-500", "dev-clean", "test-clean", "dev-other",
@@ -332,7 +332,7 @@ def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None
 def _write_speakers_txt(path: Path, speakers: dict[str, list[Speaker]],
                         seconds: dict[tuple[str, int], float]) -> None:
     lines = [
-        "; Synthetic LibriSpeech-layout corpus made with eSpeak NG (python -m common.synth).\n",
+        "; Synthetic LibriSpeech-layout corpus made with eSpeak NG (python -m corpora.synth).\n",
         "; Each speaker is an eSpeak voice+variant with its own rate (wpm), pitch and range;\n",
         "; NAME spells these out. Speakers are disjoint across subsets.\n",
         ";ID  |SEX| SUBSET           |MINUTES| NAME\n",

@@ -20,8 +20,8 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-_PRELOAD = ["numpy", "scipy.signal", "soundfile", "tqdm", "common.synth.espeak",
-            "common.synth.degrade"]
+_PRELOAD = ["numpy", "scipy.signal", "soundfile", "tqdm", "corpora.synth.espeak",
+            "corpora.synth.degrade"]
 
 
 def _run_indexed(task: tuple[Callable[[list], list], int, list]) -> tuple[int, list]:

@@ -20,7 +20,7 @@ Every clip gets a low noise floor; a `degraded_fraction` of clips, in every spli
 recorded in hard conditions (noise at low SNR, reverberation, band limits).
 
 The same spec gives byte-identical files whatever the number of processes (see
-`common.synth.pool`); another seed gives another corpus.
+`corpora.synth.pool`); another seed gives another corpus.
 """
 from __future__ import annotations
 
@@ -33,13 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-from common.synth import babble, corpus_folder, english
-from common.synth.corpus_folder import MARKER, SYNTHETIC_MARKER  # noqa: F401 (re-exported)
-from common.synth.degrade import (apply_gain, band_limit, colored_noise, reverberate,
+from corpora.synth import babble, corpus_folder, english
+from corpora.synth.corpus_folder import MARKER, SYNTHETIC_MARKER  # noqa: F401 (re-exported)
+from corpora.synth.degrade import (apply_gain, band_limit, colored_noise, reverberate,
                                   room_impulse_response)
-from common.synth.espeak import SAMPLE_RATE, Espeak
-from common.synth.pool import run_chunks
-from common.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, PLAIN_VARIANTS, Speaker,
+from corpora.synth.espeak import SAMPLE_RATE, Espeak
+from corpora.synth.pool import run_chunks
+from corpora.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, PLAIN_VARIANTS, Speaker,
                                    jitter, make_speakers)
 
 CORPUS_DIR = "speech_commands"
@@ -425,7 +425,7 @@ def make_speech_commands(root: Path, spec: SpeechCommandsSpec, *,
     run_chunks(background_jobs, _synth_background, chunk_size=1, processes=processes,
                desc="background noise")
     (background / "README.md").write_text(
-        "Synthetic background noises (16 kHz mono 16-bit), made by common.synth:\n\n"
+        "Synthetic background noises (16 kHz mono 16-bit), made by corpora.synth:\n\n"
         + "".join(f"- {name}: {what}\n" for name, what in BACKGROUND_NOISES.items()))
 
     run_chunks(jobs, _synth_clips, chunk_size=spec.chunk_size, processes=processes,
@@ -445,7 +445,7 @@ def make_speech_commands(root: Path, spec: SpeechCommandsSpec, *,
         (corpus / f"{split}_list.txt").write_text("".join(f"{p}\n" for p in sorted(lists[split])))
     (corpus / "README.md").write_text(
         "Synthetic keyword corpus in the layout of Speech Commands v0.02, spoken by eSpeak NG "
-        "voices (python -m common.synth).\nSplits follow the dataset's which_set rule on the "
+        "voices (python -m corpora.synth).\nSplits follow the dataset's which_set rule on the "
         "speaker hash; every clip is 1 s, 16 kHz, 16-bit PCM.\n")
 
     result = {"corpus": "speech_commands", "path": str(corpus), "utterances": len(jobs),

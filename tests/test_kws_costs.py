@@ -2,7 +2,7 @@ import torch
 from torch import nn
 
 from kws.model import CRNN, ModelConfig
-from kws.profile import count_macs, cpu_latency_ms, measure, state_dict_bytes
+from kws.costs import count_macs, cpu_latency_ms, measure, state_dict_bytes
 
 
 def test_mac_counter_matches_the_formulas():

@@ -6,7 +6,7 @@ parameters): consecutive calls in one process give slightly different samples, y
 sequence of calls gives the same samples in any fresh process (once the noise generator of breathy
 voices, seeded from the clock by espeak_Initialize, is given a fixed seed; done here).
 Reproducible corpora therefore synthesize fixed chunks of utterances, each in a fresh process
-(see `common.synth.pool`).
+(see `corpora.synth.pool`).
 """
 from __future__ import annotations
 

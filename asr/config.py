@@ -1,0 +1,96 @@
+"""Every key of an ASR run: the sections of `TrainConfig`, with their defaults and meanings.
+
+A run's JSON config (`configs/asr/*.json`) is read into `TrainConfig` by `common.config`, which
+checks every key and type against these dataclasses; the resolved config is saved with the run and
+inside each checkpoint, so a checkpoint can be rebuilt and evaluated with the settings it was
+trained with.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from asr.model import ModelConfig
+from asr.text import TextConfig
+from common.features import FeatureConfig
+
+
+@dataclass
+class DataConfig:
+    root: str = "data/LibriSpeech"  # the folder that holds the splits
+    train_splits: list[str] = field(default_factory=lambda: ["train-clean-100"])
+    dev_split: str = "dev-clean"
+    test_splits: list[str] = field(default_factory=lambda: ["test-clean"])
+    min_seconds: float = 0.3
+    max_seconds: float = 16.7
+    max_batch_seconds: float = 60.0  # padded audio seconds per batch (per process under DDP)
+    sortagrad: bool = True  # first epoch shortest-first, as in DeepSpeech2
+    num_workers: int = 1
+    on_bad_input: Literal["skip", "raise"] = "skip"  # "skip" a bad utterance (counted) or "raise" at the first one
+
+
+@dataclass
+class AugmentConfig:
+    """Train-only augmentation; every transform has its own probability (0 turns it off)."""
+
+    gain_p: float = 0.0
+    gain_db: list[float] = field(default_factory=lambda: [-6.0, 8.0])
+    shift_p: float = 0.0
+    shift_fraction: float = 0.1
+    gaussian_noise_p: float = 0.0
+    gaussian_noise_amplitude: list[float] = field(default_factory=lambda: [0.001, 0.015])
+    color_noise_p: float = 0.0
+    color_noise_snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])
+    background_noise_p: float = 0.0
+    background_noise_dir: str = "data/speech_commands/_background_noise_"
+    background_noise_snr_db: list[float] = field(default_factory=lambda: [3.0, 30.0])
+    tempo_p: float = 0.0
+    tempo_range: list[float] = field(default_factory=lambda: [0.85, 1.15])
+    # Speed perturbation (Ko et al. 2015, Kaldi's recipe): resampling changes tempo and pitch
+    # together. Far cheaper than tempo (a polyphase resample vs. a phase vocoder).
+    speed_p: float = 0.0
+    speed_factors: list[float] = field(default_factory=lambda: [0.9, 1.1])
+    freq_mask_p: float = 0.0  # SpecAugment, on features
+    freq_mask_param: int = 15
+    time_mask_p: float = 0.0
+    time_mask_param: int = 35
+    num_masks: int = 2
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["adam", "adamw", "sgd"] = "adamw"
+    lr: float = 2e-3  # peak learning rate
+    weight_decay: float = 1e-2
+    momentum: float = 0.9  # sgd only
+    scheduler: Literal["onecycle", "cyclic", "cosine", "constant"] = "onecycle"
+    warmup_fraction: float = 0.1  # onecycle / cosine: share of the steps spent warming up
+    min_lr_ratio: float = 0.01  # cyclic base lr and cosine floor, relative to lr
+    cyclic_step_size: int = 500  # cyclic: steps per half cycle (triangular2)
+    grad_clip: float = 5.0
+    # Self-attention at the full Adam rate kept DeepSpeech2 on the CTC blank plateau: its
+    # unbounded output outgrew the GRU output it is added to (docs/experiments.md).
+    attention_lr_scale: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "asr_clean"  # runs go to logs/<stage>/<name>
+    name: str = "default"
+    seed: int = 0
+    deterministic: bool = False
+    corpus: Literal["librispeech", "kspon"] = "librispeech"  # layout of data.root (which reader)
+    epochs: int = 10
+    max_steps: int = 0  # stop after this many optimizer steps (0: run all epochs); sets the schedule length
+    eval_every: int = 0  # steps between dev evaluations, besides every epoch end (0: epoch ends only)
+    log_every: int = 25
+    max_dev_utterances: int = 0  # 0: the whole dev split
+    amp: Literal["off", "bf16", "fp16"] = "bf16"  # CUDA only; CPU always trains in float32
+    init_from: str = ""  # checkpoint whose weights and tokenizer start this run (fine-tuning)
+    resume: bool = True  # continue from last.pt when the run folder has one
+    features: FeatureConfig = field(default_factory=lambda: FeatureConfig(normalize="utterance"))
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
