@@ -5,6 +5,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CALLER_DIR="$PWD"  # where the user typed the command: their relative paths start here
 cd "$ROOT"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
@@ -98,23 +99,26 @@ config_and_overrides() {
   fi
 }
 
+# A config (and the checkpoint its init_from names) is validated before any data is made.
+check_config() {
+  local module="$1"
+  shift
+  "$PY" -m "$module" --check "$@"
+}
+
 stage_asr_clean() {
-  stage_data --only librispeech
   local args
   mapfile -t args < <(config_and_overrides configs/asr/clean.json "$@")
+  check_config asr.train "${args[@]}"
+  stage_data --only librispeech
   train_asr "${args[@]}"
 }
 
 stage_asr_other() {
-  stage_data --only librispeech speech_commands  # speech_commands: its _background_noise_ folder
-  local args init
+  local args
   mapfile -t args < <(config_and_overrides configs/asr/other.json "$@")
-  init="$("$PY" -c 'import sys; from asr.config import TrainConfig; from common.config import load_config
-print(load_config(TrainConfig, sys.argv[1], sys.argv[2:]).init_from)' "${args[@]}")"
-  if [[ -n "$init" && ! -f "$init" ]]; then
-    echo "asr_other starts from $init, which does not exist: run ./run.sh asr_clean first (or set init_from=...)" >&2
-    exit 1
-  fi
+  check_config asr.train "${args[@]}"  # also: init_from (asr_clean's model) exists
+  stage_data --only librispeech speech_commands  # speech_commands: its _background_noise_ folder
   train_asr "${args[@]}"
 }
 
@@ -124,14 +128,16 @@ stage_asr() {
 }
 
 stage_asr_ko() {
-  stage_data --only kspon
   local args
   mapfile -t args < <(config_and_overrides configs/asr/ko.json "$@")
+  check_config asr.train "${args[@]}"
+  stage_data --only kspon
   train_asr "${args[@]}"
 }
 
 # Tables 1-2 train on the Korean corpus, table 3 on the LibriSpeech one with its word LM.
 stage_asr_experiments() {
+  check_config asr.experiments "$@"
   stage_data --only kspon librispeech
   [[ -f "$LM_ARPA" ]] || stage_asr_lm
   "$PY" -m asr.experiments "$@"
@@ -151,11 +157,13 @@ stage_asr_eval() {
 }
 
 stage_asr_lm() {
+  "$PY" -m asr.lm --check "$LM_TEXT" "$LM_ARPA" "$@"
   [[ -f "$LM_TEXT" ]] || stage_data --only librispeech
   "$PY" -m asr.lm "$LM_TEXT" "$LM_ARPA" "$@"
 }
 
 stage_asr_lm_tune() {
+  "$PY" -m asr.lm_tune --check "$@" --lm "$LM_ARPA"
   [[ -f "$LM_ARPA" ]] || stage_asr_lm
   "$PY" -m asr.lm_tune "$@" --lm "$LM_ARPA"
 }
@@ -165,9 +173,10 @@ stage_transcribe() {
 }
 
 stage_kws_baseline() {
-  stage_data --only speech_commands
   local args
   mapfile -t args < <(config_and_overrides configs/kws/baseline.json "$@")
+  check_config kws.train "${args[@]}"
+  stage_data --only speech_commands
   "$PY" -m kws.train "${args[@]}"
 }
 
@@ -184,15 +193,42 @@ stage_kws_stream() {
 }
 
 stage_kws_distill() {
-  [[ -f "$KWS_BASELINE" ]] || stage_kws_baseline  # the teacher
   local args
   mapfile -t args < <(config_and_overrides configs/kws/distill.json "$@")
+  check_config kws.distill "${args[@]}"
+  [[ -f "$KWS_BASELINE" ]] || stage_kws_baseline  # the teacher
   "$PY" -m kws.distill "${args[@]}"
 }
 
 stage_kws_quantize() {
+  check_config kws.compress "$@"
   [[ -f "$KWS_BASELINE" ]] || stage_kws_baseline
   "$PY" -m kws.compress "$@"
+}
+
+# Paths a user types are relative to the folder they typed them in, while stages run in the
+# repository root: from elsewhere, every argument that looks like a relative path (it holds a '/'
+# or names something in the caller's folder), alone or as the value of key=... or --flag=..., is
+# made absolute. From the repository root nothing changes.
+absolute_path() {
+  if [[ "$1" != /* && "$1" != *://* && ( "$1" == */* || -e "$CALLER_DIR/$1" ) ]]; then
+    printf '%s\n' "$CALLER_DIR/$1"
+  else
+    printf '%s\n' "$1"
+  fi
+}
+
+caller_paths() {
+  local arg
+  for arg in "$@"; do
+    if [[ "$CALLER_DIR" == "$ROOT" ]] || [[ "$arg" == -* && "$arg" != *=* ]]; then
+      printf '%s\n' "$arg"
+    elif [[ "$arg" == *=* && "${arg%%=*}" != */* ]]; then  # key=VALUE or --flag=VALUE
+      printf '%s=%s\n' "${arg%%=*}" "$(absolute_path "${arg#*=}")"
+    else
+      absolute_path "$arg"
+    fi
+  done
 }
 
 main() {
@@ -213,6 +249,9 @@ main() {
   fi
   stage_setup
   [[ "$stage" == "setup" ]] && return 0
+  local args=()
+  mapfile -t args < <(caller_paths "$@")
+  set -- "${args[@]}"
   # ASR_CLEAN, LM_TEXT, LM_ARPA, KWS_BASELINE, ...: every artifact path, named in common/artifacts.py.
   eval "$("$PY" -m common.artifacts)"
   "stage_$stage" "$@"

@@ -12,6 +12,7 @@ from typing import Literal
 
 from asr.model import ModelConfig
 from asr.text import TextConfig
+from common.config import check, check_probabilities, check_range, is_folder_name
 from common.features import FeatureConfig
 
 
@@ -27,6 +28,14 @@ class DataConfig:
     sortagrad: bool = True  # first epoch shortest-first, as in DeepSpeech2
     num_workers: int = 1
     on_bad_input: Literal["skip", "raise"] = "skip"  # "skip" a bad utterance (counted) or "raise" at the first one
+
+    def __post_init__(self) -> None:
+        check(bool(self.train_splits), "train_splits", "at least one split", self.train_splits)
+        check(self.min_seconds >= 0, "min_seconds", ">= 0", self.min_seconds)
+        check(self.max_seconds > self.min_seconds, "max_seconds", f"> min_seconds ({self.min_seconds})",
+              self.max_seconds)
+        check(self.max_batch_seconds > 0, "max_batch_seconds", "> 0", self.max_batch_seconds)
+        check(self.num_workers >= 0, "num_workers", ">= 0", self.num_workers)
 
 
 @dataclass
@@ -56,6 +65,17 @@ class AugmentConfig:
     time_mask_param: int = 35
     num_masks: int = 2
 
+    def __post_init__(self) -> None:
+        check_probabilities(self)
+        for key in ("gain_db", "gaussian_noise_amplitude", "color_noise_snr_db", "background_noise_snr_db",
+                    "tempo_range"):
+            check_range(key, getattr(self, key))
+        check(0 <= self.shift_fraction <= 1, "shift_fraction", "in [0, 1]", self.shift_fraction)
+        check(all(0.5 <= f <= 2.0 for f in self.speed_factors), "speed_factors", "factors within [0.5, 2]",
+              self.speed_factors)
+        for key in ("freq_mask_param", "time_mask_param", "num_masks"):
+            check(getattr(self, key) >= 0, key, ">= 0", getattr(self, key))
+
 
 @dataclass
 class OptimConfig:
@@ -71,6 +91,16 @@ class OptimConfig:
     # Self-attention at the full Adam rate kept DeepSpeech2 on the CTC blank plateau: its
     # unbounded output outgrew the GRU output it is added to (docs/experiments.md).
     attention_lr_scale: float = 0.1
+
+    def __post_init__(self) -> None:
+        check(self.lr > 0, "lr", "> 0", self.lr)
+        check(self.weight_decay >= 0, "weight_decay", ">= 0", self.weight_decay)
+        check(0 <= self.momentum < 1, "momentum", "in [0, 1)", self.momentum)
+        check(0 <= self.warmup_fraction < 1, "warmup_fraction", "in [0, 1)", self.warmup_fraction)
+        check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "in [0, 1]", self.min_lr_ratio)
+        check(self.cyclic_step_size >= 1, "cyclic_step_size", ">= 1", self.cyclic_step_size)
+        check(self.grad_clip > 0, "grad_clip", "> 0", self.grad_clip)
+        check(self.attention_lr_scale > 0, "attention_lr_scale", "> 0", self.attention_lr_scale)
 
 
 @dataclass
@@ -94,3 +124,12 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def __post_init__(self) -> None:
+        for key in ("stage", "name"):
+            check(is_folder_name(getattr(self, key)), key, "a single folder name (no '/', not '.' or '..')",
+                  getattr(self, key))
+        check(self.epochs >= 1, "epochs", ">= 1", self.epochs)
+        for key in ("max_steps", "eval_every", "max_dev_utterances"):
+            check(getattr(self, key) >= 0, key, ">= 0", getattr(self, key))
+        check(self.log_every >= 1, "log_every", ">= 1", self.log_every)

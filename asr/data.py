@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import torchaudio
 from torch.utils.data import Dataset, Sampler
 
 from asr.config import AugmentConfig, TrainConfig
-from asr.text import clean, kept_characters, normalize
+from asr.text import clean, dropped_characters, kept_characters, normalize
 from common.audio import AudioError, load
 from common.readers import kspon, librispeech
 from common.readers.durations import audio_duration
@@ -44,10 +45,7 @@ def make_wave_augment(cfg: AugmentConfig, sample_rate: int):
     are off: speed perturbation first, then an audiomentations chain."""
     import audiomentations as A  # imported lazily: it pulls in librosa/numba (slow to import)
 
-    for factor in cfg.speed_factors:
-        if not 0.5 <= factor <= 2.0:
-            raise ValueError(f"augment.speed_factors: each factor must be within [0.5, 2], got {factor}")
-    transforms = []
+    transforms = []  # the config's values were checked when it was read (AugmentConfig.__post_init__)
     if cfg.gain_p > 0:
         transforms.append(A.Gain(min_gain_db=cfg.gain_db[0], max_gain_db=cfg.gain_db[1], p=cfg.gain_p))
     if cfg.shift_p > 0:
@@ -231,11 +229,70 @@ class DurationBatchSampler(Sampler[list[int]]):
         return math.ceil(len(self.batches) / self.num_replicas)
 
 
+class _WarningLines(logging.Handler):
+    """Collects the messages of the warnings a logger emits while this handler is attached."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def split_source(cfg: TrainConfig, split: str) -> Path:
+    """The folder (LibriSpeech) or list file (KsponSpeech) of `split`; FileNotFoundError naming it
+    and what the data root holds when it is missing."""
+    if cfg.corpus == "kspon":
+        return kspon.trn_path(kspon.corpus_root(cfg.data.root), split)
+    return librispeech.split_folder(cfg.data.root, split)
+
+
 def load_split(cfg: TrainConfig, split: str) -> list[Utterance]:
-    """Utterances of `split` read with the corpus's reader, transcripts cleaned as `cfg.text` says."""
-    reader = kspon.list_utterances if cfg.corpus == "kspon" else librispeech.list_utterances
-    return [replace(u, text=clean(u.text, cfg.text))
-            for u in reader(cfg.data.root, split, on_error=cfg.data.on_bad_input)]
+    """Utterances of `split` read with the corpus's reader, transcripts cleaned as `cfg.text` says.
+
+    A split with no utterance left raises ValueError naming its folder (or list file) and what the
+    reader skipped: nothing read must not pass for a split scored perfectly. English transcripts
+    that lose characters to normalization are reported in one warning per split.
+    """
+    reader = kspon if cfg.corpus == "kspon" else librispeech
+    # The reader logs its skip summary ("skipped 2 of 2 utterances ...: 2 unreadable transcript
+    # lines (first: FILE:LINE)"); kept here, it tells why a split came out empty.
+    skipped = _WarningLines()
+    reader.log.addHandler(skipped)
+    try:
+        utterances = reader.list_utterances(cfg.data.root, split, on_error=cfg.data.on_bad_input)
+    finally:
+        reader.log.removeHandler(skipped)
+    if not utterances:
+        why = "; ".join(skipped.lines) or "no transcript line with audio found"
+        raise ValueError(f"{split_source(cfg, split)}: 0 utterances read ({why})")
+    if cfg.text.language == "en":
+        report_dropped_characters(utterances, cfg.text.alphabet, str(split))
+    return [replace(u, text=clean(u.text, cfg.text)) for u in utterances]
+
+
+def report_dropped_characters(utterances: list[Utterance], alphabet: str, split: str) -> None:
+    """Log one warning when transcripts hold characters outside `alphabet`, which `normalize` drops.
+
+    The reference then differs from the transcript ("café" -> "caf", "3 o'clock" -> "o'clock") in
+    training and scoring alike; the warning counts the transcripts and characters and shows the
+    first such utterance.
+    """
+    counts: Counter = Counter()
+    losing, emptied, first = 0, 0, None
+    for utterance in utterances:
+        dropped = dropped_characters(utterance.text, alphabet)
+        if dropped:
+            losing += 1
+            emptied += not normalize(utterance.text, alphabet)
+            counts.update(dropped)
+            first = first or utterance
+    if losing:
+        chars = ", ".join(f"{c!r} x{n}" for c, n in counts.most_common())
+        empty = f"{emptied} left empty; " if emptied else ""
+        log.warning('%s: %d of %d transcripts lose characters outside the alphabet %r: %s (%sfirst: %s "%s")',
+                    split, losing, len(utterances), alphabet, chars, empty, first.id, first.text)
 
 
 def load_train_utterances(cfg: TrainConfig) -> list[Utterance]:

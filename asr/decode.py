@@ -601,21 +601,27 @@ def forced_align(log_probs: np.ndarray, tokens: Sequence[int]) -> np.ndarray:
     # A state may come from itself, the previous state, or (non-blank, not a repeat) two back.
     skip = np.zeros(states, dtype=bool)
     skip[3::2] = np.asarray(tokens[1:]) != np.asarray(tokens[:-1]) if len(tokens) > 1 else False
-    score = np.full(states, -np.inf)
     if frames == 0:
         if tokens:
             raise ValueError(f"cannot align {len(tokens)} tokens to 0 frames")
         return np.zeros(0, dtype=np.int64)
+    # score is a view of `padded` past two -inf slots, so "the previous state" and "two back" are
+    # shifted views of it rather than arrays built per frame (10 minutes of audio are 60,000 frames).
+    padded = np.full(states + 2, -np.inf)
+    score = padded[2:]
+    no_skip = np.where(skip, 0.0, -np.inf)
     score[0] = log_probs[0, 0]
     if states > 1:
         score[1] = log_probs[0, labels[1]]
     back = np.zeros((frames, states), dtype=np.int8)  # 0 stay, 1 from previous, 2 from two back
     for t in range(1, frames):
-        prev1 = np.concatenate(([-np.inf], score[:-1]))
-        prev2 = np.where(skip, np.concatenate(([-np.inf, -np.inf], score[:-2])), -np.inf)
-        choice = np.stack([score, prev1, prev2])
-        back[t] = choice.argmax(0)
-        score = choice.max(0) + log_probs[t, labels]
+        prev1, prev2 = padded[1:-1], padded[:-2] + no_skip
+        from1 = prev1 > score  # ties stay, then come from the previous state
+        best = np.where(from1, prev1, score)
+        from2 = prev2 > best
+        back[t] = from1
+        back[t, from2] = 2
+        score[:] = np.where(from2, prev2, best) + log_probs[t, labels]
     final = states - 1 if states == 1 or score[-1] >= score[-2] else states - 2
     if not np.isfinite(score[final]):
         raise ValueError(f"cannot align {len(tokens)} tokens to {frames} frames")
@@ -623,5 +629,6 @@ def forced_align(log_probs: np.ndarray, tokens: Sequence[int]) -> np.ndarray:
     state = final
     for t in range(frames - 1, -1, -1):
         path[t] = state
-        state -= back[t, state]
+        # int(): `state - int8` is an int8 under NumPy 2, which overflows past state 127 (64 tokens).
+        state -= int(back[t, state])
     return np.where(path % 2 == 1, path // 2, -1)

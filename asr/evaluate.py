@@ -12,6 +12,8 @@ are used when present.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +25,7 @@ from tqdm import tqdm
 from asr.config import TrainConfig
 from asr.data import eval_loader
 from asr.decode import BeamSearchDecoder, DecoderConfig, decode_dataset, default_workers, greedy
-from asr.lm import read_tuned
+from asr.lm import WordLM, read_tuned
 from asr.model import load_asr_checkpoint
 from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from common.config import from_dict
@@ -45,15 +47,28 @@ def evaluate(model: torch.nn.Module, features: torch.nn.Module, loader, tokenize
              device: torch.device) -> dict:
     """Greedy-decode every batch of `loader`; returns cer, wer, refs, hyps (in loader order)."""
     model.eval()
-    refs, hyps = [], []
+    refs, hyps, skipped = [], [], 0
     for batch in loader:
+        skipped += batch["skipped"]
         if batch["waves"].shape[0] == 0:
             continue
         feats, frames = features(batch["waves"].to(device), batch["wave_lengths"].to(device))
         log_probs, lengths = model(feats, frames)
         hyps += [as_text(tokenizer.decode(ids)) for ids in greedy(log_probs, lengths)]
         refs += batch["texts"]
+    check_scored(loader, len(refs), skipped)
     return {"cer": cer(refs, hyps), "wer": wer(refs, hyps), "refs": refs, "hyps": hyps}
+
+
+def check_scored(loader, scored: int, skipped: int) -> None:
+    """Raise ValueError when no utterance of `loader` was scored: an error rate over nothing is no
+    score (and would read as a perfect one). Names the folder of the loader's audio files."""
+    if scored:
+        return
+    paths = [str(u.path) for u in getattr(loader.dataset, "utterances", [])]
+    where = os.path.commonpath(paths) if paths else "evaluation data"
+    raise ValueError(f"{where}: 0 utterances scored ({skipped} of {len(paths)} skipped for unreadable audio, "
+                     f"see the warnings above)")
 
 
 def write_examples(path: Path, step: int, refs: list[str], hyps: list[str], count: int = 10) -> None:
@@ -71,8 +86,9 @@ def collect_log_probs(model: torch.nn.Module, features: torch.nn.Module, loader,
                       progress: bool = True) -> tuple[list[np.ndarray], list[str]]:
     """Run the model over `loader`: per utterance log-probs `(time_i, vocab)` float32 and its reference."""
     model.eval()
-    log_probs, refs = [], []
+    log_probs, refs, skipped = [], [], 0
     for batch in tqdm(loader, desc="acoustic model", unit="batch", disable=not progress, leave=False):
+        skipped += batch["skipped"]
         if batch["waves"].shape[0] == 0:
             continue
         feats, frames = features(batch["waves"].to(device), batch["wave_lengths"].to(device))
@@ -80,6 +96,7 @@ def collect_log_probs(model: torch.nn.Module, features: torch.nn.Module, loader,
         out = out.float().cpu().numpy()
         log_probs += [out[i, :n] for i, n in enumerate(lengths.tolist())]
         refs += batch["texts"]
+    check_scored(loader, len(refs), skipped)
     return log_probs, refs
 
 
@@ -95,6 +112,8 @@ def load_log_probs(path: str | Path) -> tuple[list[np.ndarray], list[str], dict]
     missing = [k for k in ("log_probs", "refs", "tokenizer") if k not in state]
     if missing:
         raise CheckpointError(f"{path}: not a saved log-probs file (missing {', '.join(missing)})")
+    if not state["refs"]:
+        raise CheckpointError(f"{path}: the saved log-probs hold 0 utterances")
     return [x.float().numpy() for x in state["log_probs"]], state["refs"], state["tokenizer"]
 
 
@@ -108,8 +127,11 @@ def lm_decoder_config(lm: str, beam: int, alpha: float | None, beta: float | Non
 
 
 def decoding_table(log_probs: list[np.ndarray], refs: list[str], tokenizer, beam: int,
-                   lm_cfg: DecoderConfig | None, workers: int) -> list[dict]:
-    """CER/WER and decoding seconds of greedy, beam (if beam > 0) and beam + LM (if lm_cfg)."""
+                   lm_cfg: DecoderConfig | None, workers: int, lm=None) -> list[dict]:
+    """CER/WER and decoding seconds of greedy, beam (if beam > 0) and beam + LM (if lm_cfg).
+
+    lm: the loaded `asr.lm.WordLM` of `lm_cfg.lm`, when the caller has it already.
+    """
     rows = []
     started = time.time()
     hyps = [tokenizer.decode(ids) for ids in
@@ -117,12 +139,12 @@ def decoding_table(log_probs: list[np.ndarray], refs: list[str], tokenizer, beam
     rows.append({"decoder": "greedy", "hyps": hyps, "seconds": time.time() - started})
     configs = []
     if beam > 0:
-        configs.append((f"beam {beam}", DecoderConfig(beam_width=beam)))
+        configs.append((f"beam {beam}", DecoderConfig(beam_width=beam), None))
     if lm_cfg is not None:
-        configs.append((f"beam {lm_cfg.beam_width} + LM (alpha {lm_cfg.alpha:g}, beta {lm_cfg.beta:g})", lm_cfg))
-    for name, cfg in configs:
+        configs.append((f"beam {lm_cfg.beam_width} + LM (alpha {lm_cfg.alpha:g}, beta {lm_cfg.beta:g})", lm_cfg, lm))
+    for name, cfg, cfg_lm in configs:
         started = time.time()
-        decoder = BeamSearchDecoder(tokenizer.vocab, cfg)
+        decoder = BeamSearchDecoder(tokenizer.vocab, cfg, lm=cfg_lm)
         ids = decode_dataset(log_probs, decoder, workers=workers, desc=name)
         rows.append({"decoder": name, "hyps": [tokenizer.decode(x) for x in ids], "seconds": time.time() - started})
     for row in rows:
@@ -142,16 +164,21 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--beta", type=float, help="word bonus (default: tuned value next to the LM, else 1.0)")
     parser.add_argument("--workers", type=int, default=default_workers(), help="decoding processes")
     args = parser.parse_args(argv)
+    if args.beam < 0:
+        parser.error(f"--beam must be >= 0 (0: greedy only), got {args.beam}")
+    if args.alpha is not None and not 0 <= args.alpha < math.inf:
+        parser.error(f"--alpha must be a finite number >= 0, got {args.alpha}")
+    if args.beta is not None and not math.isfinite(args.beta):
+        parser.error(f"--beta must be a finite number, got {args.beta}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         ckpt = load_asr_checkpoint(args.checkpoint, device)
         model, features, tokenizer = ckpt.model, ckpt.features, ckpt.tokenizer
+        cfg = from_dict(TrainConfig, ckpt.config, source=args.checkpoint)
         lm_cfg = lm_decoder_config(args.lm, max(args.beam, 1), args.alpha, args.beta) if args.lm else None
-        if lm_cfg is not None and not Path(lm_cfg.lm).is_file():
-            raise FileNotFoundError(f"{lm_cfg.lm}: language model file not found")
+        lm = WordLM(args.lm) if args.lm else None  # loaded before any audio: a bad --lm fails fast
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         sys.exit(f"error: {e}")
-    cfg = from_dict(TrainConfig, ckpt.config, source=args.checkpoint)
     if args.root:
         cfg.data.root = args.root
     splits = args.splits or cfg.data.test_splits
@@ -159,16 +186,15 @@ def main(argv: list[str]) -> None:
     for split in splits:
         started = time.time()
         try:
-            loader = eval_loader(cfg, tokenizer, split)
-        except FileNotFoundError as e:
+            log_probs, refs = collect_log_probs(model, features, eval_loader(cfg, tokenizer, split), device)
+            forward_seconds = time.time() - started
+            rows = decoding_table(log_probs, refs, tokenizer, args.beam, lm_cfg, args.workers, lm=lm)
+        except (FileNotFoundError, ValueError) as e:  # a missing or empty split, an LM that is not UTF-8
             sys.exit(f"error: {e}")
-        log_probs, refs = collect_log_probs(model, features, loader, device)
-        forward_seconds = time.time() - started
-        for row in decoding_table(log_probs, refs, tokenizer, args.beam, lm_cfg, args.workers):
+        for row in rows:
             print(f"| {split} | {row['decoder']} | {len(refs)} | {row['cer']:.2%} | {row['wer']:.2%} "
                   f"| {row['seconds']:.1f} |", flush=True)
         print(f"| {split} | (acoustic model) | {len(refs)} | | | {forward_seconds:.1f} |", flush=True)
-
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -289,7 +289,8 @@ def plot_bars(exp: ExperimentConfig, results: dict[tuple[str, int], dict], out_p
 
 def main(argv: list[str]) -> None:
     train = "--no-train" not in argv
-    argv = [a for a in argv if a != "--no-train"]
+    check_only = "--check" in argv  # validate every file and row config, then exit (run.sh, before data)
+    argv = [a for a in argv if a not in ("--no-train", "--check")]
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         return
@@ -297,8 +298,13 @@ def main(argv: list[str]) -> None:
     overrides = [a for a in argv if not a.endswith(".json")]
     try:
         experiments = [load_experiment(f, overrides) for f in files]
+        for exp in experiments:
+            for row in exp.rows:
+                row_config(exp, row, exp.seeds[0])
     except (ConfigError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
+    if check_only:
+        return
     for exp in experiments:
         if exp.lm and train and not Path(exp.lm).is_file():
             sys.exit(f"error: {exp.name}: lm {exp.lm} does not exist (./run.sh asr_lm makes it)")

@@ -37,6 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.text import TextConfig, normalize
+from common.cli import add_check_flag
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 LN10 = math.log(10.0)
@@ -241,9 +242,12 @@ def _arpa_sections(path: Path, stop_after: int | None = None):
     if not path.is_file():
         raise FileNotFoundError(f"{path}: ARPA file not found")
     order = 0
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            line = line.strip()
+    with open(path, "rb") as f:  # decoded line by line, so a bad byte is reported with its line
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise ValueError(f"{path}:{number}: not UTF-8 text (expected an ARPA file in UTF-8)") from None
             if not line or line.startswith("ngram ") or line == "\\data\\":
                 continue
             if line == "\\end\\":
@@ -285,6 +289,8 @@ class WordLM:
     """A KenLM model (ARPA or binary) scored word by word in natural log, with states as ints.
 
     State ids let callers key caches and arrays by plain integers; id 0 is the sentence start.
+    Raises FileNotFoundError for a missing file and ValueError for one kenlm cannot read, each one
+    line naming the file: the decoder loads its LM here, so every CLI reports a bad --lm alike.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -294,7 +300,11 @@ class WordLM:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: language model file not found")
         self.path = path
-        self.model = kenlm.Model(str(path))
+        try:
+            self.model = kenlm.Model(str(path))
+        except (OSError, UnicodeDecodeError):  # kenlm's message is C++ detail (not always decodable)
+            empty = " (the file is empty)" if path.stat().st_size == 0 else ""
+            raise ValueError(f"{path}: not an ARPA (or kenlm binary) language model{empty}") from None
         self._kenlm = kenlm
         start = kenlm.State()
         self.model.BeginSentenceWrite(start)
@@ -340,6 +350,8 @@ def read_tuned(lm_path: str | Path) -> dict | None:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(tuned, dict) or not all(isinstance(tuned.get(k), (int, float)) for k in ("alpha", "beta")):
         raise ValueError(f"{path}: expected a JSON object with numeric 'alpha' and 'beta'")
+    if not (0 <= tuned["alpha"] < math.inf and math.isfinite(tuned["beta"])):  # JSON allows NaN and Infinity
+        raise ValueError(f"{path}: expected alpha >= 0 and a finite beta, got {tuned['alpha']} and {tuned['beta']}")
     return tuned
 
 
@@ -350,7 +362,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
     parser.add_argument("--alphabet", default=TextConfig.alphabet,
                         help="characters kept by normalization (default: the training alphabet)")
+    add_check_flag(parser)
     args = parser.parse_args(argv)
+    if args.order < 1:
+        parser.error(f"--order must be >= 1, got {args.order}")
+    if args.check:
+        return
     started = time.time()
     try:
         sentences = read_sentences(args.text, args.alphabet)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import multiprocessing
 import sys
 import time
@@ -27,10 +28,11 @@ from asr.decode import BeamSearchDecoder, DecoderConfig, default_workers
 from asr.config import TrainConfig
 from asr.data import eval_loader
 from asr.evaluate import collect_log_probs, load_log_probs, save_log_probs
-from asr.lm import tuned_path
+from asr.lm import WordLM, tuned_path
 from asr.model import load_asr_checkpoint
 from asr.text import tokenizer_from_dict
 from common.checkpoint import CheckpointError
+from common.cli import add_check_flag
 from common.config import from_dict
 from common.metrics import cer, wer
 
@@ -58,16 +60,17 @@ def _decode_point(point: tuple[float, float]) -> dict:
 
 def grid_search(log_probs: Sequence[np.ndarray], refs: Sequence[str], tokenizer, cfg: DecoderConfig,
                 alphas: Sequence[float], betas: Sequence[float], workers: int = 2,
-                progress: bool = True) -> list[dict]:
+                progress: bool = True, lm=None) -> list[dict]:
     """WER and CER of beam + LM decoding (`cfg`, with `cfg.lm` set) at every (alpha, beta).
 
+    lm: the loaded `asr.lm.WordLM` of `cfg.lm`, when the caller has it already.
     Returns one dict {alpha, beta, wer, cer} per grid point, in grid order.
     """
     global _GRID_DECODER, _GRID_INPUTS
     if not cfg.lm:
         raise ValueError("grid_search needs a decoder config with an LM (cfg.lm)")
     points = [(float(a), float(b)) for a in alphas for b in betas]
-    _GRID_DECODER = BeamSearchDecoder(tokenizer.vocab, cfg)  # loads the LM once, before forking
+    _GRID_DECODER = BeamSearchDecoder(tokenizer.vocab, cfg, lm=lm)  # loads the LM once, before forking
     _GRID_INPUTS = (log_probs, refs, tokenizer)
     bar = tqdm(total=len(points), desc="alpha/beta grid", unit="point", disable=not progress, leave=False)
     results = {}
@@ -103,11 +106,21 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--betas", type=float, nargs="+", default=list(DEFAULT_BETAS))
     parser.add_argument("--log-probs", help="cache of the split's log-probs: read if it exists, else written")
     parser.add_argument("--workers", type=int, default=default_workers())
+    add_check_flag(parser)
     args = parser.parse_args(argv)
+    if args.beam < 1:
+        parser.error(f"--beam must be >= 1, got {args.beam}")
+    if not all(0 <= a < math.inf for a in args.alphas):
+        parser.error(f"--alphas must be finite numbers >= 0, got {args.alphas}")
+    if not all(math.isfinite(b) for b in args.betas):
+        parser.error(f"--betas must be finite numbers, got {args.betas}")
+    if args.check:
+        return
     started = time.time()
     try:
-        if not Path(args.lm).is_file():
-            raise FileNotFoundError(f"{args.lm}: language model file not found")
+        lm = WordLM(args.lm)  # loaded before any audio: a bad --lm fails fast
+        if args.log_probs and Path(args.log_probs).is_dir():
+            raise ValueError(f"{args.log_probs}: is a folder; --log-probs names the cache file (read or written)")
         if args.log_probs and Path(args.log_probs).is_file():
             log_probs, refs, tokenizer_state = load_log_probs(args.log_probs)
             tokenizer = tokenizer_from_dict(tokenizer_state)
@@ -122,10 +135,10 @@ def main(argv: list[str]) -> None:
                                                 device)
             if args.log_probs:
                 save_log_probs(args.log_probs, log_probs, refs, tokenizer.to_dict())
-    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        decoder_cfg = DecoderConfig(beam_width=args.beam, lm=args.lm)
+        grid = grid_search(log_probs, refs, tokenizer, decoder_cfg, args.alphas, args.betas, args.workers, lm=lm)
+    except (CheckpointError, FileNotFoundError, ValueError) as e:  # ValueError: also an LM that is not UTF-8
         sys.exit(f"error: {e}")
-    decoder_cfg = DecoderConfig(beam_width=args.beam, lm=args.lm)
-    grid = grid_search(log_probs, refs, tokenizer, decoder_cfg, args.alphas, args.betas, args.workers)
     best = best_point(grid)
     result = {"alpha": best["alpha"], "beta": best["beta"], "wer": best["wer"], "cer": best["cer"],
               "split": args.split, "utterances": len(refs), "checkpoint": str(args.checkpoint),

@@ -31,7 +31,7 @@ from torch import nn
 
 from asr.text import TextTokenizer, tokenizer_from_dict
 from common.checkpoint import CheckpointError, load_checkpoint, load_model_state
-from common.config import from_dict
+from common.config import check, from_dict
 from common.features import FeatureConfig, Features, make_features
 
 
@@ -49,6 +49,16 @@ class ModelConfig:
     lookahead_context: int = 20  # future frames seen by the row convolution (unidirectional only)
     attention_heads: int = 0  # > 0 adds self-attention after every recurrent layer
     dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key in ("rnn_layers", "rnn_hidden", "frame_stack"):
+            check(getattr(self, key) >= 1, key, ">= 1", getattr(self, key))
+        for key in ("num_conv_layers", "lookahead_context", "attention_heads"):
+            check(getattr(self, key) >= 0, key, ">= 0", getattr(self, key))
+        if self.attention_heads:
+            check(self.rnn_hidden % self.attention_heads == 0, "attention_heads",
+                  f"a divisor of rnn_hidden ({self.rnn_hidden})", self.attention_heads)
+        check(0 <= self.dropout < 1, "dropout", "in [0, 1)", self.dropout)
 
 
 def conv_output_length(lengths: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
@@ -264,12 +274,18 @@ def load_asr_checkpoint(path: str | Path, device: torch.device | str = "cpu") ->
     """The model, feature module and tokenizer of an `asr.train` checkpoint, on `device`."""
     state = load_checkpoint(path)
     missing = [k for k in ("model", "tokenizer", "config") if k not in state]
+    if not missing and isinstance(state["config"], dict):
+        missing = [f"config.{k}" for k in ("features", "model") if k not in state["config"]]
     if missing:
         raise CheckpointError(f"{path}: not an ASR training checkpoint (missing {', '.join(missing)})")
     config = state["config"]
-    tokenizer = tokenizer_from_dict(state["tokenizer"])
-    features = make_features(from_dict(FeatureConfig, config["features"], source=f"{path} features")).to(device)
-    model = DeepSpeech2(features.num_features, len(tokenizer.vocab),
-                        from_dict(ModelConfig, config["model"], source=f"{path} model"))
+    try:
+        tokenizer = tokenizer_from_dict(state["tokenizer"])
+        features = make_features(from_dict(FeatureConfig, config["features"], source=f"{path} features"))
+        model_cfg = from_dict(ModelConfig, config["model"], source=f"{path} model")
+    except (ValueError, KeyError, TypeError) as e:  # ConfigError included: a config this code cannot read
+        raise CheckpointError(f"{path}: checkpoint config does not fit this code ({e})") from None
+    features = features.to(device)
+    model = DeepSpeech2(features.num_features, len(tokenizer.vocab), model_cfg)
     load_model_state(model, state["model"], str(path))
     return AsrCheckpoint(model.to(device).eval(), features, tokenizer, config, Path(path))

@@ -56,6 +56,11 @@ def normalize(text: str, alphabet: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def dropped_characters(text: str, alphabet: str) -> str:
+    """The characters of `text` that `normalize` drops, in order ("Café at 3" -> "é3")."""
+    return "".join(c for c in text.lower() if c not in alphabet)
+
+
 class TextTokenizer(Protocol):
     vocab: list[str]  # token texts; vocab[0] is the blank
 

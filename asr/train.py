@@ -24,13 +24,15 @@ from tqdm import tqdm
 
 from asr.config import OptimConfig, TrainConfig
 from asr.data import (DurationBatchSampler, SpeechDataset, collate, durations, eval_loader, load_train_utterances,
-                      make_spec_augment, make_wave_augment, select)
+                      make_spec_augment, make_wave_augment, select, split_source)
 from asr.evaluate import evaluate, write_examples
 from asr.model import DeepSpeech2, load_asr_checkpoint
 from asr.text import build_tokenizer, kept_characters, tokenizer_from_dict
-from common.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from common.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from common.config import ConfigError, config_from_argv, from_dict, require_resumable, to_dict
+from common.cli import fail
 from common.features import make_features
+from common.readers.librispeech import Utterance
 from common.runlog import RunLog, plot_curves, read_metrics
 from common.seed import seed_everything, seed_worker
 
@@ -119,15 +121,21 @@ def ctc_loss(model: torch.nn.Module, features: torch.nn.Module, batch: dict, dev
                       batch["target_lengths"].to(device), blank=0, reduction="mean", zero_infinity=True)
 
 
-def build_data(cfg: TrainConfig, tokenizer, utterances: list, rank: int, world: int, run: RunLog | None):
-    """Training dataset and its batch sampler over `utterances` (duration filtered, length grouped)."""
-    seconds = durations(utterances)
-    utterances, seconds, dropped = select(utterances, seconds, cfg.data.min_seconds, cfg.data.max_seconds)
-    if run is not None:
-        run.info(f"train: {len(utterances)} utterances, {sum(seconds) / 3600:.2f} h "
-                 f"({dropped} outside {cfg.data.min_seconds}-{cfg.data.max_seconds} s or unreadable)")
-    if not utterances:
-        raise ValueError(f"data.train_splits {cfg.data.train_splits} under {cfg.data.root}: no usable utterances")
+def select_train_utterances(cfg: TrainConfig) -> tuple[list[Utterance], list[float], int]:
+    """The training utterances within the duration limits, their seconds, and how many were dropped
+    (outside the limits or unreadable); a ConfigError when none is left."""
+    utterances = load_train_utterances(cfg)
+    kept, seconds, dropped = select(utterances, durations(utterances), cfg.data.min_seconds, cfg.data.max_seconds)
+    if not kept:
+        raise ConfigError(f"data.train_splits {cfg.data.train_splits} under {cfg.data.root}: none of the "
+                          f"{len(utterances)} utterances read is {cfg.data.min_seconds}-{cfg.data.max_seconds} s "
+                          f"long and readable (data.min_seconds, data.max_seconds)")
+    return kept, seconds, dropped
+
+
+def build_data(cfg: TrainConfig, tokenizer, utterances: list[Utterance], seconds: list[float], rank: int,
+               world: int) -> tuple[SpeechDataset, DurationBatchSampler]:
+    """Training dataset and its length-grouped batch sampler over `utterances` of `seconds`."""
     wave_augment = make_wave_augment(cfg.augment, cfg.features.sample_rate)
     dataset = SpeechDataset(utterances, tokenizer, kept_characters(cfg.text, [u.text for u in utterances]),
                             cfg.features.sample_rate, wave_augment=wave_augment, seed=cfg.seed)
@@ -154,17 +162,16 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
     if resume_state is not None:
         init_state = None  # the weights come from last.pt
         require_resumable(resume_state["config"], to_dict(cfg), str(run_dir))
-    run = RunLog(cfg.stage, cfg.name, to_dict(cfg), seed=cfg.seed, device=str(device), root=log_root,
-                 quiet=quiet) if main_process else None
 
+    # Whatever can refuse the run (data, splits, model sizes) comes before its folder is made.
+    train_utterances, seconds, dropped = select_train_utterances(cfg)
     # Tokenizer: from the checkpoint we resume or fine-tune from, else built from the transcripts.
     source_state = resume_state or init_state
-    train_utterances = load_train_utterances(cfg)  # read once: for the tokenizer and the dataset
     if source_state is not None:
         tokenizer = tokenizer_from_dict(source_state["tokenizer"])
     else:
         tokenizer = build_tokenizer(cfg.text, [u.text for u in train_utterances])
-    dataset, sampler = build_data(cfg, tokenizer, train_utterances, rank, world, run)
+    dataset, sampler = build_data(cfg, tokenizer, train_utterances, seconds, rank, world)
 
     features = make_features(cfg.features).to(device)
     model = DeepSpeech2(features.num_features, len(tokenizer.vocab), cfg.model).to(device)
@@ -202,6 +209,15 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
                 "num_features": features.num_features, "config": to_dict(cfg)}
 
     dev = eval_loader(cfg, tokenizer, cfg.data.dev_split) if main_process else None
+    for split in cfg.data.test_splits:  # scored at the end: a missing one is refused now
+        split_source(cfg, split)
+    run = RunLog(cfg.stage, cfg.name, to_dict(cfg), seed=cfg.seed, device=str(device), root=log_root,
+                 quiet=quiet) if main_process else None
+    if run is not None:
+        if resume_state is not None:
+            run.resume_metrics(step)
+        run.info(f"train: {len(train_utterances)} utterances, {sum(seconds) / 3600:.2f} h "
+                 f"({dropped} outside {cfg.data.min_seconds}-{cfg.data.max_seconds} s or unreadable)")
 
     def evaluate_dev() -> None:
         nonlocal best_wer
@@ -306,12 +322,22 @@ def report_test(cfg: TrainConfig, checkpoint: Path, device: torch.device, run: R
     run.info(f"test results ({checkpoint.name}, greedy):\n{table}\nlogs: {run.dir}")
 
 
+def check_init_from(cfg: TrainConfig) -> None:
+    """The checkpoint a fine-tuning run starts from exists and is an ASR training checkpoint."""
+    if not cfg.init_from:
+        return
+    if not Path(cfg.init_from).is_file():
+        raise ConfigError(f"init_from {cfg.init_from}: no such checkpoint (asr_other starts from the model "
+                          f"of ./run.sh asr_clean: run that first, or set init_from=...)")
+    load_asr_checkpoint(cfg.init_from)
+
+
 def main(argv: list[str]) -> None:
-    cfg = config_from_argv(TrainConfig, argv, __doc__)
+    cfg = config_from_argv(TrainConfig, argv, __doc__, check=check_init_from)
     try:
         train(cfg)
-    except (ConfigError, CheckpointError) as e:  # e.g. a run folder holding another config
-        sys.exit(f"error: {e}")
+    except (ValueError, OSError) as e:  # a bad config or data folder (ConfigError, CheckpointError), a read-only logs/
+        fail(e)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 import numpy as np
@@ -79,6 +80,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--alpha", type=float, help="LM weight (default: tuned value next to the LM)")
     parser.add_argument("--beta", type=float, help="word bonus (default: tuned value next to the LM)")
     args = parser.parse_args(argv)
+    if args.beam < 0:
+        parser.error(f"--beam must be >= 0 (0: greedy), got {args.beam}")
+    if args.alpha is not None and not 0 <= args.alpha < math.inf:
+        parser.error(f"--alpha must be a finite number >= 0, got {args.alpha}")
+    if args.beta is not None and not math.isfinite(args.beta):
+        parser.error(f"--beta must be a finite number, got {args.beta}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         ckpt = load_asr_checkpoint(args.checkpoint, device)

@@ -7,6 +7,7 @@ checkpoint from an untrusted source cannot run code on load.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False, i.e. running the file's code: never that.
+        raise CheckpointError(f"{path}: not a checkpoint of this project (it holds Python objects other "
+                              f"than tensors and plain values; refused without loading them)") from None
     except Exception as e:  # torch raises several types for truncated or foreign files
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{path}: not a readable checkpoint ({first_line})") from None

@@ -10,8 +10,10 @@ allowed and cycles rejected. Command-line overrides `optim.lr=0.001` come last; 
 as JSON when it can be (`3`, `true`, `[1, 2]`, `null`), else taken as a string (`kind=mfcc`).
 
 Every key is checked: an unknown key fails with its dotted path and the closest known key, a value
-of the wrong type names the key, the expected type and the value. What `load_config` returns is the
-resolved config that gets saved with a run (`to_dict`).
+of the wrong type names the key, the expected type and the value. A value of the right type that
+makes no sense (`epochs=0`, `optim.lr=-1`) is refused by the section's `__post_init__` through
+`check`, with the same one-line message. What `load_config` returns is the resolved config that gets
+saved with a run (`to_dict`).
 """
 from __future__ import annotations
 
@@ -21,13 +23,50 @@ import json
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union
+
+from common.cli import error_line
+from typing import Any, Callable, Literal, TypeVar, Union
 
 T = TypeVar("T")
 
 
 class ConfigError(ValueError):
     """A config file or override that does not fit the schema; the message is one line."""
+
+
+class ConfigValueError(ValueError):
+    """A value of the right type that makes no sense, raised by a section's `__post_init__`.
+
+    `from_dict` turns it into a `ConfigError` that names the dotted key and the config's source.
+    """
+
+    def __init__(self, key: str, expected: str, value: Any) -> None:
+        super().__init__(f"key '{key}' must be {expected}, got {value!r}")
+        self.key, self.expected, self.value = key, expected, value
+
+
+def check(condition: bool, key: str, expected: str, value: Any) -> None:
+    """In a config section's `__post_init__`: refuse `value` of `key` unless `condition` holds."""
+    if not condition:
+        raise ConfigValueError(key, expected, value)
+
+
+def check_range(key: str, values: list[float]) -> None:
+    """A `[low, high]` pair a random value is drawn from."""
+    check(len(values) == 2 and values[0] <= values[1], key, "[low, high] with low <= high", values)
+
+
+def check_probabilities(section: Any) -> None:
+    """Every `*_p` field of a config section (augmentation) is a probability."""
+    for field in dataclasses.fields(section):
+        if field.name.endswith("_p"):
+            value = getattr(section, field.name)
+            check(0.0 <= value <= 1.0, field.name, "a probability in [0, 1]", value)
+
+
+def is_folder_name(name: str) -> bool:
+    """A single path component: what a run name or stage must be, so a run stays inside logs/."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name
 
 
 def read_json_tree(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
@@ -117,7 +156,10 @@ def from_dict(schema: type[T], tree: dict, *, source: str = "config", prefix: st
         for name in fields
         if name in tree
     }
-    return dataclasses.replace(base, **values) if base is not None else schema(**values)
+    try:
+        return dataclasses.replace(base, **values) if base is not None else schema(**values)
+    except ConfigValueError as e:
+        raise ConfigError(f"{source}: key '{prefix}{e.key}' must be {e.expected}, got {e.value!r}") from None
 
 
 def _field_default(field: dataclasses.Field) -> Any:
@@ -228,13 +270,26 @@ def require_resumable(saved: dict, current: dict, run_dir: str, ignore: tuple[st
                           f"set resume=false to start over, or delete the folder")
 
 
-def config_from_argv(schema: type[T], argv: list[str], usage: str) -> T:
-    """`[CONFIG.json] [key=value ...]` from a command line; help or a bad config exits with one line."""
+def config_from_argv(schema: type[T], argv: list[str], usage: str,
+                     check: Callable[[T], None] | None = None) -> T:
+    """`[--check] [CONFIG.json] [key=value ...]` from a command line; help or a bad config exits with one line.
+
+    With `--check` first, the config is only validated (and passed to `check`, which raises
+    ValueError or OSError for what else must hold, e.g. that a checkpoint it names exists), then the
+    command exits 0: `run.sh` validates a stage's arguments this way before making any data.
+    """
+    check_only = bool(argv) and argv[0] == "--check"
+    argv = argv[1:] if check_only else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(usage)
         raise SystemExit(0 if argv else 2)
     config_path, overrides = (argv[0], argv[1:]) if "=" not in argv[0] else (None, argv)
     try:
-        return load_config(schema, config_path, overrides)
-    except ConfigError as e:
-        raise SystemExit(f"error: {e}") from None
+        cfg = load_config(schema, config_path, overrides)
+        if check_only and check is not None:
+            check(cfg)
+    except (ValueError, OSError) as e:  # ConfigError, or what `check` found (e.g. CheckpointError)
+        raise SystemExit(f"error: {error_line(e)}") from None
+    if check_only:
+        raise SystemExit(0)
+    return cfg

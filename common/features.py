@@ -24,6 +24,8 @@ import torchaudio.functional as AF
 from torch import nn
 from torchaudio.compliance import kaldi
 
+from common.config import check
+
 KINDS = ("logmel", "mfcc", "spectrogram", "fbank")
 NORMALIZATIONS = ("none", "utterance")
 
@@ -44,6 +46,27 @@ class FeatureConfig:
     log_floor: float = 1e-9
     normalize: Literal["none", "utterance"] = "none"  # "utterance": per-utterance, per-feature mean / std over valid frames
 
+    def __post_init__(self) -> None:
+        check(self.kind in KINDS, "kind", f"one of {KINDS}", self.kind)
+        check(self.normalize in NORMALIZATIONS, "normalize", f"one of {NORMALIZATIONS}", self.normalize)
+        for key in ("sample_rate", "hop_length", "n_mels", "n_mfcc"):
+            check(getattr(self, key) >= 1, key, ">= 1", getattr(self, key))
+        check(self.win_length >= 2, "win_length", ">= 2", self.win_length)
+        if self.kind != "fbank":
+            check(self.win_length <= self.n_fft, "win_length", f"<= n_fft ({self.n_fft})", self.win_length)
+        check(self.n_mfcc <= self.n_mels, "n_mfcc", f"<= n_mels ({self.n_mels})", self.n_mfcc)
+        check(self.log_floor > 0, "log_floor", "> 0", self.log_floor)
+        check(self.f_min >= 0, "f_min", ">= 0", self.f_min)
+        check(self.f_max is None or self.f_min < self.f_max <= self.sample_rate / 2, "f_max",
+              "null or in (f_min, sample_rate / 2]", self.f_max)
+        if self.kind == "fbank":
+            # kaldi.fbank takes milliseconds and truncates back to samples; make sure that round trip
+            # lands on our sizes, or frame_lengths would be wrong.
+            for key in ("win_length", "hop_length"):
+                size = getattr(self, key)
+                check(int(self.sample_rate * (size * 1000 / self.sample_rate) * 0.001) == size, key,
+                      f"representable in Kaldi's milliseconds at {self.sample_rate} Hz", size)
+
 
 class Features(nn.Module):
     """Waves `(batch, samples)` + lengths `(batch,)` -> features `(batch, feat, time)` + frames `(batch,)`.
@@ -53,7 +76,6 @@ class Features(nn.Module):
 
     def __init__(self, cfg: FeatureConfig):
         super().__init__()
-        _validate(cfg)
         self.cfg = cfg
         self.register_buffer("window", torch.hann_window(cfg.win_length), persistent=False)
         f_max = cfg.sample_rate / 2 if cfg.f_max is None else cfg.f_max
@@ -150,29 +172,6 @@ def _normalize(feats: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     mean = (x * mask).sum(-1, keepdim=True) / count
     var = ((x - mean).pow(2) * mask).sum(-1, keepdim=True) / count
     return ((x - mean) / var.sqrt().clamp(min=1e-5)).to(feats.dtype)
-
-
-def _validate(cfg: FeatureConfig) -> None:
-    if cfg.kind not in KINDS:
-        raise ValueError(f"features.kind must be one of {KINDS}, got {cfg.kind!r}")
-    if cfg.normalize not in NORMALIZATIONS:
-        raise ValueError(f"features.normalize must be one of {NORMALIZATIONS}, got {cfg.normalize!r}")
-    if min(cfg.sample_rate, cfg.hop_length, cfg.n_mels, cfg.n_mfcc) < 1 or cfg.win_length < 2:
-        raise ValueError("features.sample_rate, hop_length, n_mels, n_mfcc must be >= 1, "
-                         "win_length >= 2")
-    if cfg.kind != "fbank" and cfg.win_length > cfg.n_fft:
-        raise ValueError(f"features.win_length ({cfg.win_length}) must be <= n_fft ({cfg.n_fft})")
-    if cfg.n_mfcc > cfg.n_mels:
-        raise ValueError(f"features.n_mfcc ({cfg.n_mfcc}) must be <= n_mels ({cfg.n_mels})")
-    if not cfg.log_floor > 0:
-        raise ValueError(f"features.log_floor must be > 0, got {cfg.log_floor}")
-    if cfg.kind == "fbank":
-        # kaldi.fbank takes milliseconds and truncates back to samples; make sure that round trip
-        # lands on our sizes, or frame_lengths would be wrong.
-        for name, size in (("win_length", cfg.win_length), ("hop_length", cfg.hop_length)):
-            if int(cfg.sample_rate * (size * 1000 / cfg.sample_rate) * 0.001) != size:
-                raise ValueError(f"features.{name} {size} is not representable in Kaldi's "
-                                 f"milliseconds at {cfg.sample_rate} Hz")
 
 
 def make_features(cfg: FeatureConfig) -> Features:

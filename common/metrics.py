@@ -8,10 +8,14 @@ Error rates count Levenshtein edits (substitutions + deletions + insertions) wit
   long utterances weigh more. Rates above 1.0 are possible when the hypothesis inserts a lot.
 - An empty reference gives a per-utterance rate of 0.0 when the hypothesis is empty too and
   `inf` otherwise (edits over zero units); the same rule applies to the corpus totals.
+- No references at all is a ValueError ("nothing to score"), not a rate: a 0.0 for an empty test
+  set would read as a perfect score.
 
 au-fa-fr follows the "Deep Learning in Audio" KWS seminar exactly (thresholds 0, the sorted scores,
 1; FA and FR both divided by the number of ALL clips; area = -trapezoid(FR, x=FA)), computed in
-O(N log N) with one sort and binary searches instead of the seminar's O(N^2) loop.
+O(N log N) with one sort and binary searches instead of the seminar's O(N^2) loop. It is undefined
+without both keyword and other clips (FA or FR is then 0 at every threshold, so the area would be 0
+whatever the scores): a ValueError with the counts, not a perfect-looking 0.
 """
 from __future__ import annotations
 
@@ -59,6 +63,8 @@ def error_rates(references: str | Sequence[str], hypotheses: str | Sequence[str]
         references, hypotheses = [references], [hypotheses]
     if len(references) != len(hypotheses):
         raise ValueError(f"got {len(references)} references but {len(hypotheses)} hypotheses")
+    if len(references) == 0:
+        raise ValueError("nothing to score: 0 references")
     split = list if unit == "char" else str.split
     edits, units = [], []
     for ref, hyp in zip(references, hypotheses):
@@ -121,7 +127,13 @@ def au_fa_fr(probs: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray
     """Area under the FA-FR curve of the KWS seminar (lower is better, 0 for a perfect ranking).
 
     probs: (N,) keyword scores, e.g. softmax(logits)[:, 1]; labels: (N,) 0/1.
+    Raises ValueError when the labels hold only one class (the area is undefined).
     """
-    _, fa, fr = fa_fr_curve(probs, labels)
+    _, fa, fr = fa_fr_curve(probs, labels)  # validates the inputs first
+    n = len(fa) - 2
+    positives = int(np.count_nonzero(_as_numpy(labels, "labels")))
+    if positives == 0 or positives == n:
+        raise ValueError(f"au-fa-fr is undefined without both keyword and other clips: {n} clips, "
+                         f"{positives} positive (keyword), {n - positives} negative")
     # FA decreases as the threshold rises, hence the minus.
     return float(-np.trapezoid(fr, x=fa))

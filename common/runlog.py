@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 import logging
 import platform
 import subprocess
@@ -96,6 +97,16 @@ class RunLog:
         """Append one record (e.g. step=..., loss=...) to metrics.jsonl."""
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
+
+    def resume_metrics(self, step: int) -> None:
+        """Forget the records a resumed run will write again: those after `step` (the checkpoint it
+        resumes from) and the final results (`step` -1), so every reader sees each step once."""
+        if not self.metrics_path.exists():
+            return
+        kept = [r for r in read_metrics(self.metrics_path) if 0 <= r.get("step", 0) <= step]
+        tmp = self.metrics_path.with_name(self.metrics_path.name + ".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        os.replace(tmp, self.metrics_path)
 
     def close(self) -> None:
         for handler in list(self.logger.handlers):

@@ -6,15 +6,23 @@
 Archives go to DEST/downloads/ (DEST defaults to `data`); LibriSpeech unpacks into DEST/LibriSpeech/,
 Speech Commands into DEST/speech_commands/ (its archives have no top folder). An interrupted
 download continues where it stopped (HTTP Range) on the next run; a finished, verified archive or an
-unpacked one is never fetched again. Archives are unpacked member by member into a staging folder
-and refused whole if any member would land outside it (absolute paths, `..`, links pointing out,
-device files).
+unpacked one is never fetched again. An unpacked archive leaves a marker DEST/.NAME.extracted
+listing what it put there; when any of that is gone, the next run unpacks it again (from the kept
+archive, else downloading it anew). Archives are unpacked member by member into a staging folder
+and refused whole if any member would land outside the destination (absolute paths, `..`, links
+pointing out of it, from the staging folder or from their final place, device files).
+
+Nothing is ever unpacked into a synthetic corpus (a folder holding corpora.synth's `.synthetic`
+marker, e.g. data/LibriSpeech made by ./run.sh data): its speaker ids collide with real ones, and
+remaking it would delete the download. Pass another DEST (data/real) or delete it first.
+Errors are one line, `error: ...`, exit status 1.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import http.client
+import json
 import os
 import re
 import shutil
@@ -28,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
+
+from corpora.synth.corpus_folder import SYNTHETIC_MARKER
 
 NO_NETWORK_HINT = "no network? Make the synthetic corpus instead with ./run.sh data"
 USER_AGENT = "speech-corpus-downloader/1.0 (python urllib)"
@@ -52,13 +62,22 @@ class UnsafeArchive(ValueError):
     """An archive member would be written outside the destination, or is a device file."""
 
 
+class SyntheticDestination(ValueError):
+    """The archive would land in a synthetic corpus (a folder holding corpora.synth's marker)."""
+
+
 @dataclass(frozen=True)
 class Archive:
-    """One published file and its published checksum(s) (None where the publisher gives none)."""
+    """One published file and its published checksum(s) (None where the publisher gives none).
+
+    unpacks_to: paths (relative to the folder it unpacks into) the archive is known to create;
+    they vouch for an extraction marker written before markers listed the archive's members.
+    """
 
     url: str
     md5: str | None = None
     sha256: str | None = None
+    unpacks_to: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -82,9 +101,11 @@ LIBRISPEECH_LM_TEXT = Archive("https://www.openslr.org/resources/11/librispeech-
 # SHA-256 as pinned by torchaudio's SPEECHCOMMANDS dataset (Google publishes none).
 SPEECH_COMMANDS = {
     "0.01": Archive("http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
-                    sha256="743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d"),
+                    sha256="743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d",
+                    unpacks_to=("testing_list.txt", "_background_noise_")),
     "0.02": Archive("http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
-                    sha256="af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"),
+                    sha256="af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
+                    unpacks_to=("testing_list.txt", "_background_noise_")),
 }
 
 
@@ -93,7 +114,8 @@ def librispeech_archive(subset: str, base_url: str = LIBRISPEECH_URL) -> Archive
     if subset not in LIBRISPEECH_MD5:
         raise ValueError(f"unknown LibriSpeech subset {subset!r}; expected one of "
                          f"{', '.join(LIBRISPEECH_MD5)}")
-    return Archive(f"{base_url.rstrip('/')}/{subset}.tar.gz", md5=LIBRISPEECH_MD5[subset])
+    return Archive(f"{base_url.rstrip('/')}/{subset}.tar.gz", md5=LIBRISPEECH_MD5[subset],
+                   unpacks_to=(f"LibriSpeech/{subset}",))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,39 +283,109 @@ def _verify(path: Path, final: Path, expected: tuple[str, str] | None) -> None:
 
 
 def extraction_marker(archive: str | os.PathLike, dest_dir: str | os.PathLike) -> Path:
-    """The file whose presence says `archive` was fully unpacked into `dest_dir`."""
+    """The file saying `archive` was fully unpacked into `dest_dir`, and listing what it put there:
+    JSON {"archive": name, "size": bytes, "members": [relative paths]}."""
     return Path(dest_dir) / f".{Path(archive).name}.extracted"
 
 
-def extract(archive: str | os.PathLike, dest_dir: str | os.PathLike) -> Path:
+def _listed_members(marker: Path) -> list[str] | None:
+    """The members a marker lists, or None for a marker that lists none (written before markers
+    listed them: "NAME SIZE"), or that cannot be read."""
+    try:
+        record = json.loads(marker.read_text(encoding="utf-8"))
+    except (ValueError, OSError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    members = record.get("members") if isinstance(record, dict) else None
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        return None
+    return members
+
+
+def _has_content(path: Path) -> bool:
+    return path.is_file() or (path.is_dir() and any(path.iterdir()))
+
+
+def _first_missing(archive: str | os.PathLike, dest_dir: Path,
+                   unpacks_to: tuple[str, ...]) -> Path | None:
+    """The first thing `archive`'s marker in `dest_dir` promises that is not there (the marker
+    itself when absent), or None when all is there. See `extraction_intact`."""
+    marker = extraction_marker(archive, dest_dir)
+    if not marker.is_file():
+        return marker
+    members = _listed_members(marker)
+    if members is None:
+        return next((dest_dir / rel for rel in unpacks_to if not _has_content(dest_dir / rel)),
+                    None)
+    return next((dest_dir / rel for rel in members if not os.path.lexists(dest_dir / rel)), None)
+
+
+def extraction_intact(archive: str | os.PathLike, dest_dir: str | os.PathLike,
+                      unpacks_to: tuple[str, ...] = ()) -> bool:
+    """True when `archive`'s marker is in `dest_dir` and everything it promises is still there.
+
+    A marker listing members: each is present. An older marker listing none: each of `unpacks_to`
+    is a file or a non-empty folder (with no `unpacks_to`, such a marker is taken at its word).
+    Without this check a deleted corpus folder would be reported ready forever.
+    """
+    return _first_missing(archive, Path(dest_dir), unpacks_to) is None
+
+
+def synthetic_holder(path: str | os.PathLike) -> Path | None:
+    """`path` or the nearest folder above it holding corpora.synth's `.synthetic` marker (None:
+    neither does)."""
+    path = Path(path)
+    above = () if path.is_absolute() else Path.cwd().parents  # a relative path's parents end at "."
+    for folder in (path, *path.parents, *above):
+        if (folder / SYNTHETIC_MARKER).is_file():
+            return folder
+    return None
+
+
+def extract(archive: str | os.PathLike, dest_dir: str | os.PathLike, *,
+            unpacks_to: tuple[str, ...] = ()) -> Path:
     """Unpack a tar archive (.tar, .tar.gz, ...) into `dest_dir` safely and return `dest_dir`.
 
     Members stream into a staging folder inside `dest_dir`, then move into place; existing folders
     are merged, existing files replaced. The whole archive is refused (UnsafeArchive, one line,
     nothing left in `dest_dir`) when a member has an absolute path, escapes with `..`, is a link
-    pointing outside, or is a device file. Idempotent: a marker file skips finished archives.
+    pointing outside `dest_dir` (from the staging folder or from its final place), or is a device
+    file; and (SyntheticDestination) when it would land in a synthetic corpus. Idempotent: a marker
+    listing the members skips an archive whose members are all still there (`extraction_intact`,
+    `unpacks_to` as there); one whose members are not is unpacked again.
     """
     archive, dest_dir = Path(archive), Path(dest_dir)
     marker = extraction_marker(archive, dest_dir)
-    if marker.exists():
+    if extraction_intact(archive, dest_dir, unpacks_to):
         return dest_dir
     if not archive.is_file():
         raise FileNotFoundError(f"{archive}: no such archive")
     dest_dir.mkdir(parents=True, exist_ok=True)
+    marker.unlink(missing_ok=True)  # stale: what it promised is gone
     staging = dest_dir / f".{archive.name}.partial"
     if staging.exists():
         shutil.rmtree(staging)  # left by an interrupted run
     staging.mkdir()
     # The "data" filter also drops set-uid bits and foreign ownership.
     filter_kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    members = []
     try:
         with open(archive, "rb") as raw, \
                 tqdm.wrapattr(raw, "read", total=archive.stat().st_size,
                               desc=f"extracting {archive.name}") as stream, \
                 tarfile.open(fileobj=stream, mode="r|*") as tar:
             for member in tar:
-                _refuse_unsafe(member, staging, archive)
+                _refuse_unsafe(member, staging, dest_dir, archive)
                 tar.extract(member, staging, **filter_kwargs)
+                if os.path.normpath(member.name) != ".":
+                    members.append(os.path.normpath(member.name))
+        for entry in staging.iterdir():
+            holder = synthetic_holder(dest_dir / entry.name)
+            if holder is not None:
+                raise SyntheticDestination(
+                    f"{holder} holds a synthetic corpus (made by corpora.synth): refusing to "
+                    f"unpack {archive.name} into it; unpack it elsewhere or delete {holder} "
+                    f"first; nothing was extracted")
+        _refuse_conflicts(staging, dest_dir)
         _move_contents(staging, dest_dir)
     except _FILTER_ERRORS as e:  # the "data" filter's own check, should ours ever miss one
         raise UnsafeArchive(f"{archive}: refusing to unpack ({e}); nothing was extracted") from None
@@ -301,7 +393,11 @@ def extract(archive: str | os.PathLike, dest_dir: str | os.PathLike) -> Path:
         raise ValueError(f"{archive}: not a readable tar archive ({e})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    marker.write_text(f"{archive.name} {archive.stat().st_size}\n")
+    # Written whole or not at all: a half-written marker would vouch for nothing.
+    tmp = marker.with_name(marker.name + ".tmp")
+    tmp.write_text(json.dumps({"archive": archive.name, "size": archive.stat().st_size,
+                               "members": members}, indent=0) + "\n", encoding="utf-8")
+    os.replace(tmp, marker)
     return dest_dir
 
 
@@ -309,11 +405,14 @@ def _outside(path: str, root: str) -> bool:
     return os.path.commonpath([path, root]) != root
 
 
-def _refuse_unsafe(member: tarfile.TarInfo, staging: Path, archive: Path) -> None:
-    """Raise UnsafeArchive unless `member` stays inside `staging`.
+def _refuse_unsafe(member: tarfile.TarInfo, staging: Path, final: Path, archive: Path) -> None:
+    """Raise UnsafeArchive unless `member` stays inside `staging`, and its link target (if any)
+    inside `final` too, where it is moved after unpacking.
 
     Checks both the names as written and the real paths on disk at this moment, because a symlink
-    unpacked earlier can make an innocent-looking later name point elsewhere.
+    unpacked earlier can make an innocent-looking later name point elsewhere. A link target is
+    also resolved from the member's final place: `../.NAME.partial/x` re-enters the staging folder
+    from above, so it stays inside it now but points out of `final` once moved there.
     """
     def refuse(why: str) -> None:
         raise UnsafeArchive(f"{archive}: refusing to unpack, member {member.name!r} {why}; "
@@ -328,15 +427,38 @@ def _refuse_unsafe(member: tarfile.TarInfo, staging: Path, archive: Path) -> Non
     # before the symlink is followed.
     root = os.path.realpath(staging)
     target = os.path.join(root, name)
-    if _outside(os.path.normpath(target), root) or _outside(os.path.realpath(target), root):
+    # From the final place lexically only: `final` may itself sit behind the user's own links.
+    final_root = os.path.abspath(final)
+    final_target = os.path.join(final_root, name)
+    if (_outside(os.path.normpath(target), root) or _outside(os.path.realpath(target), root)
+            or _outside(os.path.normpath(final_target), final_root)):
         refuse("escapes the destination")
     if member.issym() or member.islnk():
         if os.path.isabs(member.linkname):
             refuse(f"links to the absolute path {member.linkname!r}")
         base = os.path.dirname(target) if member.issym() else root
         link = os.path.join(base, member.linkname)
-        if _outside(os.path.normpath(link), root) or _outside(os.path.realpath(link), root):
+        final_base = os.path.dirname(final_target) if member.issym() else final_root
+        final_link = os.path.join(final_base, member.linkname)
+        if (_outside(os.path.normpath(link), root) or _outside(os.path.realpath(link), root)
+                or _outside(os.path.normpath(final_link), final_root)):
             refuse(f"links outside the destination ({member.linkname!r})")
+
+
+def _refuse_conflicts(source: Path, dest: Path) -> None:
+    """Raise FileExistsError where `_move_contents` would meet a folder in the way of a file or a
+    file in the way of a folder, before anything has moved."""
+    for entry in sorted(source.iterdir()):
+        target = dest / entry.name
+        entry_is_dir = entry.is_dir() and not entry.is_symlink()
+        if entry_is_dir and target.is_dir():
+            _refuse_conflicts(entry, target)
+        elif target.is_dir() and not target.is_symlink():
+            raise FileExistsError(f"{target}: a folder is in the way of the archive's file "
+                                  f"{entry.name}; move it away and run again")
+        elif entry_is_dir and os.path.lexists(target) and not target.is_symlink():
+            raise FileExistsError(f"{target}: a file is in the way of the archive's folder "
+                                  f"{entry.name}; move it away and run again")
 
 
 def _move_contents(source: Path, dest: Path) -> None:
@@ -363,14 +485,21 @@ def fetch(archive: Archive, downloads: Path, unpack_into: Path | None, *,
     """Download one archive into `downloads` and unpack it into `unpack_into` (None: keep packed).
 
     Returns the unpacked folder, or the downloaded file when not unpacking. Skips the download when
-    the archive was unpacked before, even if the archive file has since been deleted.
+    the archive was unpacked before and all it unpacked is still there, even if the archive file
+    has since been deleted; when some of it is gone, unpacks it again (downloading it anew if the
+    archive is gone too).
     """
-    if unpack_into is not None and extraction_marker(archive.name, unpack_into).exists():
-        return unpack_into
+    if unpack_into is not None:
+        missing = _first_missing(archive.name, Path(unpack_into), archive.unpacks_to)
+        if missing is None:
+            return unpack_into
+        if missing != extraction_marker(archive.name, unpack_into):
+            print(f"note: {archive.name} was unpacked into {unpack_into} before, but {missing} is "
+                  f"gone: unpacking it again", file=sys.stderr)
     path = download(archive.url, downloads, sha256=archive.sha256, md5=archive.md5)
     if unpack_into is None:
         return path
-    extract(path, unpack_into)
+    extract(path, unpack_into, unpacks_to=archive.unpacks_to)
     if delete_archive:
         path.unlink()
         _stamp_path(path).unlink(missing_ok=True)
@@ -400,10 +529,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_synthetic(target: Path, corpus: str) -> None:
+    """Raise SyntheticDestination when `target`, where `corpus` unpacks, is in a synthetic
+    corpus."""
+    holder = synthetic_holder(target)
+    if holder is not None:
+        raise SyntheticDestination(
+            f"{holder} holds the synthetic corpus: download to another DEST (./run.sh download "
+            f"{corpus} {holder.parent / 'real'}) or delete it first")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; errors exit with one line `error: ...` (status 1)."""
     args = _parser().parse_args(argv)
+    mirror = getattr(args, "mirror", None)
+    if mirror is not None and urllib.parse.urlsplit(mirror).scheme not in ("http", "https", "file"):
+        sys.exit(f"error: --mirror {mirror}: expected an http:// or https:// URL")
+    if args.dest.exists() and not args.dest.is_dir():
+        sys.exit(f"error: DEST {args.dest} is not a folder")
     downloads = args.dest / "downloads"
     try:
+        # Before any download: a real corpus merged into the synthetic one would be deleted with
+        # it when that is remade, and their speaker ids collide.
+        _refuse_synthetic(args.dest / ("LibriSpeech" if args.corpus == "librispeech"
+                                       else "speech_commands"), args.corpus)
         if args.corpus == "librispeech":
             for subset in args.subsets:
                 fetch(librispeech_archive(subset, args.mirror), downloads, args.dest,
@@ -423,8 +572,7 @@ def main(argv: list[str] | None = None) -> int:
             fetch(archive, downloads, target, delete_archive=args.delete_archives)
             print(f"Speech Commands v{args.version} ready in {target}")
     except (DownloadError, UnsafeArchive, ValueError, OSError) as e:
-        print(e, file=sys.stderr)
-        return 1
+        sys.exit(f"error: {e}")
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130

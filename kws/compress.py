@@ -39,10 +39,12 @@ from tqdm import tqdm
 
 from common.artifacts import KWS_BASELINE, KWS_DETECTOR, KWS_PRUNED, KWS_REPORT, KWS_STUDENT
 from common.checkpoint import CheckpointError
+from common.cli import add_check_flag, fail
 from common.metrics import au_fa_fr
 from common.runlog import environment, plt, save_figure
 from kws import costs, export, quantize
-from kws.data import DataConfig, KeywordDataset, collate, glue_track, split_clips
+from kws.data import glue_track
+from kws.evaluate import check_scorable, eval_loader
 from kws.model import KwsCheckpoint, keyword_probability, load_kws_checkpoint
 from kws.stream import StreamingDetector, offline_reference, stream_wave
 
@@ -75,17 +77,20 @@ def make_variants(name: str, ckpt: KwsCheckpoint) -> list[Variant]:
 
 
 def load_test_features(ckpt: KwsCheckpoint, root: str, split: str = "testing") -> tuple[torch.Tensor, np.ndarray]:
-    """Log-mel features `(N, n_mels, frames)` and labels `(N,)` of a split, computed once."""
-    clips = split_clips(DataConfig(root=root, keyword=ckpt.keyword), split)
-    dataset = KeywordDataset(clips, ckpt.keyword, ckpt.features.cfg.sample_rate, ckpt.clip_samples)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=256, collate_fn=collate)
+    """Log-mel features `(N, n_mels, frames)` and labels `(N,)` of a split, computed once.
+
+    Raises ValueError naming the split when it cannot give an au-fa-fr (`kws.evaluate.check_scorable`).
+    """
+    loader = eval_loader(root, split, ckpt.keyword, ckpt.features.cfg.sample_rate, ckpt.clip_samples)
     feats, labels = [], []
     with torch.inference_mode():
         for batch in tqdm(loader, desc=f"features of {split}", leave=False, dynamic_ncols=True):
             if batch["waves"].shape[0]:
                 feats.append(ckpt.features(batch["waves"])[0])
                 labels.append(batch["labels"])
-    return torch.cat(feats), torch.cat(labels).numpy()
+    labels = torch.cat(labels).numpy() if labels else np.zeros(0)
+    check_scorable(labels, ckpt.keyword, f"{root} {split} (readable clips)")
+    return torch.cat(feats), labels
 
 
 @torch.inference_mode()
@@ -213,7 +218,6 @@ def plot(rows: list[dict], key: str, xlabel: str, out_png: Path) -> Path:
 def report(out_dir: Path, runs: int = 200, sources: dict[str, str] = SOURCES) -> list[dict]:
     """Everything in the module docstring; returns the rows."""
     torch.set_num_threads(1)
-    out_dir.mkdir(parents=True, exist_ok=True)
     notes, loaded = [], {}
     for name, path in sources.items():
         if Path(path).is_file():
@@ -228,6 +232,7 @@ def report(out_dir: Path, runs: int = 200, sources: dict[str, str] = SOURCES) ->
         if ckpt.features.cfg != base.features.cfg or ckpt.keyword != base.keyword:
             raise CheckpointError(f"{ckpt.path}: features or keyword differ from the baseline's")
     feats, labels = load_test_features(base, root)
+    out_dir.mkdir(parents=True, exist_ok=True)  # once every input has been checked
     track, _, _ = glue_track(root, base.keyword, negatives=3, positives=1,
                              sample_rate=base.features.cfg.sample_rate, clip_samples=base.clip_samples, seed=0)
     variants = [v for name, ckpt in loaded.items() for v in make_variants(name, ckpt)]
@@ -263,17 +268,22 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{name}", default=path, help=f"float checkpoint (default: {path})")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=CHECKPOINT",
                         help="another float model to report (repeatable)")
+    add_check_flag(parser)
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error(f"--runs must be >= 1, got {args.runs}")
     sources = {name: getattr(args, name) for name in SOURCES}
     for item in args.extra:
         name, sep, path = item.partition("=")
         if not sep or not name or not path or name in sources:
             parser.error(f"--extra {item!r}: expected NAME=CHECKPOINT with a new NAME")
         sources[name] = path
+    if args.check:
+        return 0
     try:
         report(args.out, args.runs, sources)
-    except (CheckpointError, ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
+    except (ValueError, OSError) as e:  # a missing or foreign checkpoint, a test split that cannot be scored
+        fail(e)
     return 0
 
 

@@ -24,7 +24,8 @@ import torchaudio
 from torch.utils.data import Dataset, RandomSampler, Sampler, WeightedRandomSampler
 
 from common.audio import AudioError, load
-from common.readers.speech_commands import Clip, background_noises, list_clips, list_words
+from common.config import check, check_probabilities, check_range
+from common.readers.speech_commands import LAYOUT, Clip, SplitListing, background_noises, list_words, read_split
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,12 @@ class DataConfig:
     positive_fraction: float | None = 0.5  # share of positives the sampler draws; null: no oversampling
     num_workers: int = 0  # loader processes; 0 loads in the training process (one core)
     on_bad_input: Literal["skip", "raise"] = "skip"  # for list files; unreadable audio is always skipped
+
+    def __post_init__(self) -> None:
+        check(self.clip_seconds > 0, "clip_seconds", "> 0", self.clip_seconds)
+        fraction = self.positive_fraction
+        check(fraction is None or 0 < fraction < 1, "positive_fraction", "null or in (0, 1)", fraction)
+        check(self.num_workers >= 0, "num_workers", ">= 0", self.num_workers)
 
 
 @dataclass
@@ -54,6 +61,14 @@ class AugmentConfig:
     time_mask_p: float = 0.5
     time_mask_param: int = 35  # widest mask, in frames
 
+    def __post_init__(self) -> None:
+        check_probabilities(self)
+        check_range("background_snr_db", self.background_snr_db)
+        check_range("volume_gain", self.volume_gain)
+        check(self.volume_gain[0] > 0, "volume_gain", "positive factors", self.volume_gain)
+        for key in ("gaussian_noise_std", "freq_mask_param", "time_mask_param"):
+            check(getattr(self, key) >= 0, key, ">= 0", getattr(self, key))
+
 
 def keyword_labels(clips: list[Clip], keyword: str) -> torch.Tensor:
     """`(len(clips),)` int64: 1 where the clip's word is `keyword`, else 0."""
@@ -62,10 +77,20 @@ def keyword_labels(clips: list[Clip], keyword: str) -> torch.Tensor:
 
 def split_clips(cfg: DataConfig, split: str) -> list[Clip]:
     """The clips of `split` ("train", "validation", "testing") under `cfg.root`, keyword checked."""
+    return split_listing(cfg, split).clips
+
+
+def split_listing(cfg: DataConfig, split: str) -> SplitListing:
+    """`split_clips` with the count of list entries skipped (`read_split`).
+
+    Raises FileNotFoundError when `cfg.root` is not a Speech Commands folder or lacks the list
+    file, ValueError when it has no folder for the keyword (named, with the words it has).
+    """
     words = list_words(cfg.root)
     if cfg.keyword not in words:
-        raise ValueError(f"{cfg.root}: no folder for keyword {cfg.keyword!r} (words: {', '.join(words)})")
-    return list_clips(cfg.root, split, on_error=cfg.on_bad_input)
+        raise ValueError(f"{cfg.root}: no folder for keyword {cfg.keyword!r} (words: {', '.join(words)}; "
+                         f"expected {LAYOUT})")
+    return read_split(cfg.root, split, on_error=cfg.on_bad_input)
 
 
 def pad_or_crop(wave: torch.Tensor, length: int, rng: np.random.Generator | None = None) -> torch.Tensor:

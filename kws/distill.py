@@ -35,7 +35,8 @@ import torch.nn.functional as F
 
 from common.artifacts import KWS_BASELINE, KWS_REPORT, under
 from common.checkpoint import CheckpointError, load_checkpoint
-from common.config import ConfigError, config_from_argv, to_dict
+from common.cli import fail
+from common.config import ConfigError, check, config_from_argv, to_dict
 from kws import compress, prune
 from kws.model import CRNN, load_kws_checkpoint
 from kws.train import LossFn, TrainConfig, train
@@ -128,6 +129,18 @@ class DistillConfig(TrainConfig):
     prune_lr: float = 3e-4  # fine-tuning learning rate (the pruned model starts trained)
     report: bool = True  # end with kws.compress's report
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key, values in (("temperature", [self.temperature]), ("grid_temperature", self.grid_temperature)):
+            check(all(t > 0 for t in values), key, "> 0", getattr(self, key))
+        for key, values in (("alpha", [self.alpha]), ("grid_alpha", self.grid_alpha)):
+            check(all(0 <= a <= 1 for a in values), key, "in [0, 1]", getattr(self, key))
+        check(self.attention_weight >= 0, "attention_weight", ">= 0", self.attention_weight)
+        for key in ("grid_epochs", "prune_channels", "prune_hidden"):
+            check(getattr(self, key) >= 1, key, ">= 1", getattr(self, key))
+        check(self.prune_epochs >= 0, "prune_epochs", ">= 0", self.prune_epochs)
+        check(self.prune_lr > 0, "prune_lr", "> 0", self.prune_lr)
+
 
 def grid_name(temperature: float, alpha: float) -> str:
     return f"grid_T{temperature:g}_a{alpha:g}"
@@ -205,8 +218,8 @@ def main(argv: list[str]) -> None:
     cfg = config_from_argv(DistillConfig, argv, __doc__)
     try:
         run(cfg)
-    except (ConfigError, CheckpointError) as e:
-        sys.exit(f"error: {e}")
+    except (ConfigError, CheckpointError, OSError) as e:
+        fail(e)
 
 
 if __name__ == "__main__":

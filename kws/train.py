@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from common.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
-from common.config import ConfigError, config_from_argv, from_dict, require_resumable, to_dict
+from common.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from common.cli import fail
+from common.config import check, config_from_argv, from_dict, is_folder_name, require_resumable, to_dict
 from common.features import FeatureConfig, make_features
 from common.metrics import au_fa_fr, fa_fr_curve
 from common.runlog import RunLog, plot_curves, read_metrics
@@ -32,7 +33,7 @@ from common.seed import seed_everything, seed_worker
 from kws.data import (AugmentConfig, DataConfig, KeywordDataset, SpecAugment, collate, epoch_sampler,
                       make_wave_augment, split_clips)
 from kws import costs
-from kws.evaluate import eval_loader, plot_fa_fr, predict
+from kws.evaluate import eval_clips, eval_loader, plot_fa_fr, predict
 from kws.model import CRNN, ModelConfig
 
 
@@ -44,6 +45,11 @@ class OptimConfig:
     # "constant" is the course recipe; "cosine" decays to 0 over the run, which settles small
     # students whose validation score otherwise jumps from epoch to epoch.
     schedule: Literal["constant", "cosine"] = "constant"
+
+    def __post_init__(self) -> None:
+        check(self.lr > 0, "lr", "> 0", self.lr)
+        check(self.weight_decay >= 0, "weight_decay", ">= 0", self.weight_decay)
+        check(self.grad_clip > 0, "grad_clip", "> 0", self.grad_clip)
 
 
 def learning_rate(cfg: OptimConfig, step: int, total_steps: int) -> float:
@@ -78,6 +84,14 @@ class TrainConfig:
     # of a small model, so echoing buys more steps (what long schedules need) for little extra time.
     echo: int = 1
 
+    def __post_init__(self) -> None:
+        for key in ("stage", "name"):
+            check(is_folder_name(getattr(self, key)), key, "a single folder name (no '/', not '.' or '..')",
+                  getattr(self, key))
+        for key in ("epochs", "batch_size", "log_every", "echo"):
+            check(getattr(self, key) >= 1, key, ">= 1", getattr(self, key))
+        check(self.threads >= 0, "threads", ">= 0", self.threads)
+
 
 def epoch_seed(seed: int, epoch: int) -> int:
     """The torch seed of one epoch (dropout, SpecAugment): a function of (seed, epoch) only."""
@@ -102,8 +116,6 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False, 
     weights to start from instead of a random init (e.g. a pruned model to fine-tune); ignored
     when resuming, since last.pt holds newer weights.
     """
-    if cfg.echo < 1:
-        raise ConfigError(f"echo must be >= 1 (optimizer steps per batch), got {cfg.echo}")
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
@@ -117,9 +129,8 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False, 
         saved = to_dict(from_dict(type(cfg), resume_state["config"], source=str(last_path)))
         ignore = ("resume", "epochs") if cfg.optim.schedule == "constant" else ("resume",)
         require_resumable(saved, to_dict(cfg), str(run_dir), ignore=ignore)
-    run = RunLog(cfg.stage, cfg.name, to_dict(cfg), seed=cfg.seed, device=str(device), root=log_root,
-                 quiet=quiet)
 
+    # Whatever can refuse the run (the data, its splits) comes before its folder is made.
     sample_rate = cfg.features.sample_rate
     clip_samples = round(cfg.data.clip_seconds * sample_rate)
     train_clips = split_clips(cfg.data, "train")
@@ -128,6 +139,11 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False, 
                              seed=cfg.seed)
     dev = eval_loader(cfg.data.root, "validation", cfg.data.keyword, sample_rate, clip_samples,
                       num_workers=cfg.data.num_workers)
+    eval_clips(cfg.data.root, "testing", cfg.data.keyword)  # scored at the end: refused now if it cannot be
+    run = RunLog(cfg.stage, cfg.name, to_dict(cfg), seed=cfg.seed, device=str(device), root=log_root,
+                 quiet=quiet)
+    if resume_state is not None:
+        run.resume_metrics(resume_state["step"])
     n_pos = int(dataset.labels.sum())
     run.info(f"data: {cfg.data.root}, keyword {cfg.data.keyword!r}: train {len(dataset)} clips "
              f"({n_pos} positive, {n_pos / len(dataset):.2%}), validation {len(dev.dataset)} clips "
@@ -258,8 +274,8 @@ def main(argv: list[str]) -> None:
     cfg = config_from_argv(TrainConfig, argv, __doc__)
     try:
         train(cfg)
-    except (ConfigError, CheckpointError) as e:  # e.g. a run folder holding another config
-        sys.exit(f"error: {e}")
+    except (ValueError, OSError) as e:  # a bad config or data folder (ConfigError, CheckpointError), a read-only logs/
+        fail(e)
 
 
 if __name__ == "__main__":

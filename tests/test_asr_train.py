@@ -10,8 +10,7 @@ import asr.train as train_module
 import numpy as np
 
 from asr.config import AugmentConfig, OptimConfig, TrainConfig
-from asr.data import (DurationBatchSampler, SpeechDataset, collate, load_train_utterances, make_wave_augment,
-                      speed_perturb)
+from asr.data import DurationBatchSampler, SpeechDataset, collate, make_wave_augment, speed_perturb
 from asr.decode import greedy
 from asr.model import DeepSpeech2, ModelConfig, load_asr_checkpoint
 from asr.text import CharTokenizer
@@ -172,8 +171,8 @@ def test_two_process_gloo_ddp_trains(tone_corpus, tmp_path):
     assert "world size 2" in log and "test results" in log
     # Each process takes every other batch: one epoch is half the single-process step count.
     single_cfg = tiny_config(tone_corpus)
-    single = train_module.build_data(single_cfg, CharTokenizer(TINY_ALPHABET),
-                                     load_train_utterances(single_cfg), 0, 1, None)[1]
+    utterances, seconds, _ = train_module.select_train_utterances(single_cfg)
+    single = train_module.build_data(single_cfg, CharTokenizer(TINY_ALPHABET), utterances, seconds, 0, 1)[1]
     assert state["step"] == (len(single) + 1) // 2
 
 

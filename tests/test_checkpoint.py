@@ -46,8 +46,10 @@ def test_checkpoint_with_arbitrary_objects_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
         torch.save({"x": Evil()}, f, pickle_module=pickle)
-    with pytest.raises(CheckpointError, match=r"evil\.pt: not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match=r"evil\.pt: not a checkpoint of this project") as refused:
         load_checkpoint(path)
+    # One line, and no hint to load it unsafely (torch's own message suggests weights_only=False).
+    assert "\n" not in str(refused.value) and "weights_only" not in str(refused.value)
 
 
 def test_truncated_and_missing_files(tmp_path):

@@ -217,6 +217,70 @@ def test_forced_alignment_is_the_best_path(tokens):
         forced_align(log_probs[:1], [1, 1])
 
 
+def viterbi_reference(log_probs: np.ndarray, tokens: list[int]) -> float:
+    """Score of the best CTC alignment of `tokens`, by the textbook recursion in plain Python."""
+    labels = [0]
+    for token in tokens:
+        labels += [token, 0]
+    best = [-np.inf] * len(labels)
+    best[0], best[1] = log_probs[0, 0], log_probs[0, labels[1]]
+    for t in range(1, len(log_probs)):
+        previous = best[:]
+        for s, label in enumerate(labels):
+            came = [previous[s]] + ([previous[s - 1]] if s >= 1 else [])
+            if s >= 2 and label != 0 and label != labels[s - 2]:
+                came.append(previous[s - 2])
+            best[s] = max(came) + log_probs[t, label]
+    return max(best[-1], best[-2])
+
+
+def assert_valid_alignment(alignment: np.ndarray, tokens: list[int], frames: int) -> None:
+    """One entry per frame; positions in order, each token on a contiguous run of frames, all used."""
+    assert alignment.shape == (frames,)
+    visited = alignment[alignment >= 0]
+    assert (np.diff(visited) >= 0).all() and np.array_equal(np.unique(visited), np.arange(len(tokens)))
+    for position in range(len(tokens)):
+        at = np.flatnonzero(alignment == position)
+        assert at[-1] - at[0] + 1 == len(at)  # no blank inside a token's run: it would emit it twice
+    path = [0 if a < 0 else tokens[a] for a in alignment]
+    assert collapse(path) == tuple(tokens)  # repeats have a blank between them
+
+
+def test_forced_alignment_of_64_and_more_tokens():
+    # The alignment's back-pointers once were int8 and the backtracking state with them: past
+    # state 127 (64 tokens) it overflowed.
+    tokens = [(i % 27) + 1 for i in range(64)]
+    alignment = forced_align(np.log(np.full((400, 29), 1 / 29)), tokens)
+    assert_valid_alignment(alignment, tokens, 400)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_forced_alignment_of_hundreds_of_tokens_matches_the_reference_viterbi(seed):
+    rng = np.random.default_rng(seed)
+    tokens = list(rng.integers(1, 4, 150))  # a 3-letter vocabulary: plenty of repeats
+    log_probs = normalized(rng.normal(0, 1.5, (400, 4)))
+    alignment = forced_align(log_probs, tokens)
+    assert_valid_alignment(alignment, tokens, 400)
+    path = [0 if a < 0 else tokens[a] for a in alignment]
+    assert sum(log_probs[t, c] for t, c in enumerate(path)) == pytest.approx(viterbi_reference(log_probs, tokens))
+
+
+def test_forced_alignment_of_ten_minutes():
+    # 60,000 frames (10 minutes at 10 ms) and 400 tokens: every token planted on a run of frames.
+    rng = np.random.default_rng(0)
+    tokens = list(rng.integers(1, len(CHARS), 400))
+    planted = np.zeros(60_000, dtype=np.int64)
+    starts = np.sort(rng.choice(np.arange(0, 60_000 - 40, 100), 400, replace=False))
+    for position, start in enumerate(starts):
+        planted[start:start + 40] = tokens[position]
+    log_probs = peaked(list(planted), len(CHARS), rng, margin=3.0)
+    alignment = forced_align(log_probs, tokens)
+    assert_valid_alignment(alignment, tokens, 60_000)
+    path = np.array([0 if a < 0 else tokens[a] for a in alignment])
+    score = log_probs[np.arange(60_000), path].sum()
+    assert score >= log_probs[np.arange(60_000), planted].sum() - 1e-6
+
+
 def test_bad_settings_and_shapes_are_rejected():
     with pytest.raises(ValueError, match="beam_width"):
         BeamSearchDecoder(CHARS, DecoderConfig(beam_width=0))

@@ -1,8 +1,12 @@
 """The downloader against a local HTTP server (Range support, cut connections, servers that ignore
-Range) and the extractor against archives that try to write outside their destination."""
+Range) and the extractor against archives that try to write outside their destination, stale
+extraction markers and synthetic corpora. The command's bad-input matrix is in
+tests/test_bad_input_corpora.py."""
 import hashlib
 import io
+import json
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,6 +18,7 @@ import numpy as np
 import pytest
 
 from corpora import download as dl
+from corpora.synth.corpus_folder import SYNTHETIC_MARKER
 
 
 def make_tar_gz(members):
@@ -195,7 +200,7 @@ def test_cli_without_network_prints_one_line_and_exits_1(tmp_path):
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": "."})
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"cannot reach {mirror.split('/')[2]} (Connection refused): no network? "
+        f"error: cannot reach {mirror.split('/')[2]} (Connection refused): no network? "
         f"Make the synthetic corpus instead with ./run.sh data"]
 
 
@@ -203,9 +208,10 @@ def test_cli_refuses_to_mix_speech_commands_versions(tmp_path, capsys):
     target = tmp_path / "speech_commands"
     target.mkdir()
     dl.extraction_marker("speech_commands_v0.01.tar.gz", target).write_text("done")
-    assert dl.main(["speech_commands", str(tmp_path), "--version", "0.02"]) == 1
-    assert capsys.readouterr().err == (f"{target} already holds speech_commands_v0.01.tar.gz; pass "
-                                       f"another DEST to keep the versions apart\n")
+    with pytest.raises(SystemExit) as exit_info:
+        dl.main(["speech_commands", str(tmp_path), "--version", "0.02"])
+    assert exit_info.value.code == (f"error: {target} already holds speech_commands_v0.01.tar.gz; "
+                                    f"pass another DEST to keep the versions apart")
 
 
 def test_fetch_unpacks_and_skips_everything_once_unpacked(server, tmp_path):
@@ -236,9 +242,73 @@ def test_extract_merges_into_existing_folders_and_runs_once(tmp_path):
     assert sorted(p.name for p in dest.iterdir()) == [
         ".a.tar.gz.extracted", ".b.tar.gz.extracted", "LibriSpeech"]
 
-    (root / "README.TXT").unlink()
-    dl.extract(tmp_path / "a.tar.gz", dest)  # marker present: nothing is unpacked again
-    assert not (root / "README.TXT").exists()
+    (root / "README.TXT").write_bytes(b"my edit")
+    dl.extract(tmp_path / "a.tar.gz", dest)  # all its members there: nothing is unpacked again
+    assert (root / "README.TXT").read_bytes() == b"my edit"
+
+
+def test_marker_lists_the_members_and_a_stale_one_unpacks_again(tmp_path):
+    (tmp_path / "a.tar.gz").write_bytes(ARCHIVE)
+    dest = tmp_path / "data"
+    dl.extract(tmp_path / "a.tar.gz", dest)
+    marker = dl.extraction_marker("a.tar.gz", dest)
+    record = json.loads(marker.read_text())
+    assert record["archive"] == "a.tar.gz" and record["size"] == len(ARCHIVE)
+    assert record["members"] == ["LibriSpeech/README.TXT",
+                                 "LibriSpeech/dev-clean/1/2/1-2-0000.flac", "LibriSpeech/latest"]
+    assert dl.extraction_intact("a.tar.gz", dest)
+
+    shutil.rmtree(dest / "LibriSpeech" / "dev-clean")  # the subset deleted, the marker left
+    assert not dl.extraction_intact("a.tar.gz", dest)
+    dl.extract(tmp_path / "a.tar.gz", dest)
+    assert (dest / "LibriSpeech/dev-clean/1/2/1-2-0000.flac").read_bytes() == PAYLOAD
+    assert dl.extraction_intact("a.tar.gz", dest)
+
+
+def test_an_old_marker_is_checked_against_what_the_archive_is_known_to_create(tmp_path):
+    (tmp_path / "a.tar.gz").write_bytes(ARCHIVE)
+    dest = tmp_path / "data"
+    dl.extract(tmp_path / "a.tar.gz", dest)
+    marker = dl.extraction_marker("a.tar.gz", dest)
+    marker.write_text("a.tar.gz 65838\n")  # as written before markers listed members
+    assert dl.extraction_intact("a.tar.gz", dest, ("LibriSpeech/dev-clean",))
+    assert dl.extraction_intact("a.tar.gz", dest)  # nothing to check it by: taken at its word
+    shutil.rmtree(dest / "LibriSpeech" / "dev-clean")
+    (dest / "LibriSpeech" / "dev-clean").mkdir()  # emptied
+    assert not dl.extraction_intact("a.tar.gz", dest, ("LibriSpeech/dev-clean",))
+    dl.extract(tmp_path / "a.tar.gz", dest, unpacks_to=("LibriSpeech/dev-clean",))
+    assert (dest / "LibriSpeech/dev-clean/1/2/1-2-0000.flac").read_bytes() == PAYLOAD
+    assert "members" in json.loads(marker.read_text())
+
+
+def test_extract_never_unpacks_into_a_synthetic_corpus(tmp_path):
+    (tmp_path / "a.tar.gz").write_bytes(ARCHIVE)
+    synthetic = tmp_path / "data" / "LibriSpeech"
+    synthetic.mkdir(parents=True)
+    (synthetic / SYNTHETIC_MARKER).write_text("made by python -m corpora.synth\n")
+    with pytest.raises(dl.SyntheticDestination) as err:
+        dl.extract(tmp_path / "a.tar.gz", tmp_path / "data")
+    assert str(err.value).startswith(f"{synthetic} holds a synthetic corpus")
+    assert str(err.value).endswith("; nothing was extracted")
+    assert sorted(p.name for p in (tmp_path / "data").rglob("*")) == [SYNTHETIC_MARKER,
+                                                                      "LibriSpeech"]
+    # Nor below one: DEST inside the synthetic corpus.
+    with pytest.raises(dl.SyntheticDestination, match=f"^{synthetic} holds"):
+        dl.extract(tmp_path / "a.tar.gz", synthetic / "real")
+    assert not (synthetic / "real" / "LibriSpeech").exists()
+
+
+def test_extract_checks_every_move_before_moving_anything(tmp_path):
+    # "README.TXT" sorts first and merges fine; the folder at "zz" blocks a later file.
+    (tmp_path / "a.tar.gz").write_bytes(make_tar_gz([file_member("top/README.TXT", b"new"),
+                                                     file_member("top/zz", b"file")]))
+    dest = tmp_path / "data"
+    (dest / "top" / "zz").mkdir(parents=True)
+    (dest / "top" / "README.TXT").write_bytes(b"old")
+    with pytest.raises(FileExistsError, match=f"^{dest / 'top' / 'zz'}: a folder is in the way"):
+        dl.extract(tmp_path / "a.tar.gz", dest)
+    assert (dest / "top" / "README.TXT").read_bytes() == b"old"
+    assert sorted(p.name for p in dest.iterdir()) == ["top"]
 
 
 def _device_member():
@@ -254,6 +324,13 @@ def _device_member():
     (link_member("link", "../../evil"), "links outside the destination"),
     (link_member("link", "/etc/passwd"), "links to the absolute path"),
     (link_member("hard", "../evil", kind=tarfile.LNKTYPE), "links outside the destination"),
+    # Inside the staging folder while unpacking, outside the destination once moved there.
+    (file_member("../.bad.tar.gz.partial/evil", b"x"), "escapes the destination"),
+    (link_member("link", "../.bad.tar.gz.partial/ok/first.txt"), "links outside the destination"),
+    (link_member("ok/link", "../../.bad.tar.gz.partial/ok/first.txt"),
+     "links outside the destination"),
+    (link_member("hard", "../.bad.tar.gz.partial/ok/first.txt", kind=tarfile.LNKTYPE),
+     "links outside the destination"),
     (_device_member(), "is a device file"),
 ])
 def test_extract_refuses_unsafe_archives_and_writes_nothing(tmp_path, bad_member, why):

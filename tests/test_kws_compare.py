@@ -42,6 +42,26 @@ def test_bootstrap_interval_brackets_the_full_ratio_of_a_worse_model():
     assert 1.0 < low < full < high
 
 
+def test_a_perfect_reference_makes_the_ratio_undefined_not_zero():
+    _, labels = noisy_scores()
+    perfect = 0.25 + 0.5 * labels
+    # The same ranking twice: a ratio of 1 if it were defined; 0 / tiny used to read as 0.
+    ratios = compare.bootstrap_ratios(np.stack([perfect, perfect ** 2]), labels, resamples=10)
+    assert np.isnan(ratios).all()
+    assert np.isnan(compare.ratios_to_first(np.array([0.0, 0.0, 0.1]))).all()
+    np.testing.assert_allclose(compare.ratios_to_first(np.array([0.2, 0.1, 0.0])), [1.0, 0.5, 0.0])
+
+
+def test_the_interval_leaves_out_undefined_resamples_and_counts_them():
+    ratios = np.array([[1.0, 2.0], [np.nan, np.nan], [1.0, 4.0]])
+    low, high, left_out = compare.interval(ratios, level=1.0)
+    assert left_out == 1
+    np.testing.assert_allclose(low, [1.0, 2.0])
+    np.testing.assert_allclose(high, [1.0, 4.0])
+    low, high, left_out = compare.interval(ratios[1:2])
+    assert left_out == 1 and np.isnan(low).all() and np.isnan(high).all()
+
+
 def test_compare_scores_like_evaluate_and_prints_the_table(tmp_path, capsys):
     root = write_speech_commands_tree(tmp_path / "sc")
     run_dir = train(tiny_config(root, "epochs=1"), log_root=tmp_path / "logs", quiet=True)

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import numpy as np
@@ -6,7 +7,8 @@ import soundfile as sf
 import torch
 
 from kws.data import (AugmentConfig, DataConfig, KeywordDataset, WaveAugment, collate, epoch_sampler,
-                      keyword_labels, make_wave_augment, mix_at_snr, pad_or_crop, split_clips)
+                      keyword_labels, make_wave_augment, mix_at_snr, pad_or_crop, split_clips,
+                      split_listing)
 
 WORD_PITCH = {"sheila": 1200.0, "yes": 500.0, "no": 700.0, "cat": 2000.0}
 
@@ -114,3 +116,33 @@ def test_a_bad_clip_is_skipped_and_counted(tree):
     assert batch["skipped"] == 1
     assert batch["waves"].shape == (3, 16000)
     assert batch["labels"].tolist() == [int(clips[i].word == "sheila") for i in range(1, 4)]
+
+
+LAYOUT = "Speech Commands layout: WORD/*.wav, validation_list.txt, testing_list.txt"
+
+
+@pytest.mark.parametrize("case", ["missing", "file", "empty"])
+def test_a_root_that_is_no_corpus_names_the_path_and_the_layout(tmp_path, case):
+    root = tmp_path / "sc"
+    if case == "file":
+        root.write_text("not a folder")
+    elif case == "empty":
+        root.mkdir()
+    with pytest.raises(FileNotFoundError) as info:
+        split_clips(DataConfig(root=str(root)), "testing")
+    message = str(info.value)
+    assert message.startswith(f"{root}: ") and LAYOUT in message and "\n" not in message
+    assert {"missing": "no such folder", "file": "not a folder", "empty": "no word folders"}[case] in message
+
+
+def test_a_missing_keyword_folder_names_the_layout_too(tree):
+    with pytest.raises(ValueError, match=f"no folder for keyword 'marvin'.*{re.escape(LAYOUT)}"):
+        split_clips(DataConfig(root=str(tree), keyword="marvin"), "testing")
+
+
+def test_list_entries_without_audio_are_counted(tree):
+    (tree / "sheila" / "abc0000a_nohash_0.wav").unlink()  # a testing clip
+    listing = split_listing(DataConfig(root=str(tree)), "testing")
+    assert len(listing.clips) == 7
+    assert listing.skipped == {"list entries without audio": 1}
+    assert split_listing(DataConfig(root=str(tree)), "validation").skipped == {}

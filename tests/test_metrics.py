@@ -112,3 +112,19 @@ def test_fa_fr_curve_input_errors():
         fa_fr_curve(np.array([0.1, 0.2]), np.array([0]))
     with pytest.raises(ValueError, match="NaN"):
         fa_fr_curve(np.array([0.1, np.nan]), np.array([0, 1]))
+
+
+@pytest.mark.parametrize("labels, counts", [([0, 0, 0], "3 clips, 0 positive"), ([1, 1], "2 clips, 2 positive")])
+def test_au_fa_fr_without_both_classes_is_an_error_not_a_number(labels, counts):
+    # One class only: FA or FR is 0 at every threshold, so the area is 0 whatever the scores.
+    probs = np.linspace(0.1, 0.9, len(labels))
+    with pytest.raises(ValueError, match=f"undefined.*{counts}"):
+        au_fa_fr(probs, np.array(labels))
+
+
+def test_error_rates_of_nothing_is_an_error_not_zero():
+    for score in (cer, wer):
+        with pytest.raises(ValueError, match="nothing to score: 0 references"):
+            score([], [])
+    with pytest.raises(ValueError, match="nothing to score: 0 references"):
+        error_rates([], [], unit="word")

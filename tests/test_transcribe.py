@@ -95,6 +95,22 @@ def test_transcribe_json_has_monotonic_word_times(tmp_path, audio_files, lm_path
         assert all(0.0 < w["confidence"] <= 1.0 for w in record["words"])
 
 
+def test_transcribe_json_aligns_hundreds_of_tokens_and_goes_on_to_the_next_file(tmp_path, audio_files, capsys):
+    # 20 s of noise: the untrained model emits hundreds of tokens. Aligning 64 or more once overflowed
+    # (int8 back-pointers) and ended the run before the next file.
+    checkpoint = tmp_path / "tiny.pt"
+    tiny_checkpoint(checkpoint)
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, (0.3 * np.random.default_rng(0).standard_normal(20 * 16000)).astype(np.float32), 16000)
+    transcribe.main([str(checkpoint), str(noise), str(audio_files["wav"]), "--json"])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["file"] for r in records] == [str(noise), str(audio_files["wav"])]
+    long = records[0]
+    assert len(long["text"]) >= 64 and [w["word"] for w in long["words"]] == long["text"].split()
+    times = [t for w in long["words"] for t in (w["start"], w["end"])]
+    assert times == sorted(times) and times[-1] <= long["duration"] + 0.05
+
+
 def test_word_timings_follow_the_alignment():
     # Frames of 40 ms: blank h i blank space blank o k k blank
     labels = [0, "h", "i", 0, " ", 0, "o", "k", "k", 0]

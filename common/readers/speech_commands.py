@@ -18,6 +18,8 @@ SPLITS = ("train", "validation", "testing")
 LIST_FILES = {"validation": "validation_list.txt", "testing": "testing_list.txt"}
 BACKGROUND_NOISE = "_background_noise_"
 HASH_DIVIDER = "_nohash_"
+# What a Speech Commands folder holds, for every "this is not one" error.
+LAYOUT = f"a Speech Commands layout: WORD/*.wav, {', '.join(LIST_FILES.values())}"
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,15 @@ class Clip:
     speaker: str
 
 
+@dataclass(frozen=True)
+class SplitListing:
+    """The clips of one split and what was dropped while listing them: {kind: count}, e.g.
+    {"list entries without audio": 2} (empty when nothing was; see `list_clips`)."""
+
+    clips: list[Clip]
+    skipped: dict[str, int]
+
+
 def corpus_root(root: str | os.PathLike) -> Path:
     """The folder holding the word folders: `root`, or `root/speech_commands` when only that has
     the list files (the downloader unpacks there)."""
@@ -42,12 +53,20 @@ def corpus_root(root: str | os.PathLike) -> Path:
 
 
 def list_words(root: str | os.PathLike) -> list[str]:
-    """The word folders of the corpus, sorted (folders starting with `_` or `.` are not words)."""
+    """The word folders of the corpus, sorted (folders starting with `_` or `.` are not words).
+
+    Raises FileNotFoundError, naming the path and the expected layout, when `root` is missing,
+    is a file or holds no word folder: every split of such a folder would be empty.
+    """
     root = corpus_root(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder (expected the Speech Commands folder)")
+        problem = "not a folder" if root.exists() else "no such folder"
+        raise FileNotFoundError(f"{root}: {problem} (expected {LAYOUT})")
     with os.scandir(root) as entries:
-        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith(("_", ".")))
+        words = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith(("_", ".")))
+    if not words:
+        raise FileNotFoundError(f"{root}: no word folders (expected {LAYOUT})")
+    return words
 
 
 def background_noises(root: str | os.PathLike) -> list[Path]:
@@ -67,6 +86,12 @@ def list_clips(root: str | os.PathLike, split: str, *, on_error: str = "skip") -
     (FileNotFoundError for a missing file, ValueError otherwise), naming the file.
     A missing list file always raises FileNotFoundError.
     """
+    return read_split(root, split, on_error=on_error).clips
+
+
+def read_split(root: str | os.PathLike, split: str, *, on_error: str = "skip") -> SplitListing:
+    """`list_clips` with the count of what was skipped, for callers that report it (an
+    evaluation whose clip count silently shrank would misstate what it scored)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     root = corpus_root(root)
@@ -77,15 +102,14 @@ def list_clips(root: str | os.PathLike, split: str, *, on_error: str = "skip") -
     else:
         clips = _listed_clips(root, split, bad)
     bad.log_summary(len(clips), log)
-    return sorted(clips, key=lambda c: c.path)
+    return SplitListing(sorted(clips, key=lambda c: c.path), bad.counts())
 
 
 def _list_entries(root: Path, split: str) -> list[tuple[str, str, bool]]:
     """(entry, "FILE:LINE", well formed) per non-empty line of a list file."""
     list_file = root / LIST_FILES[split]
     if not list_file.is_file():
-        raise FileNotFoundError(f"{list_file}: missing list file (expected the Speech Commands "
-                                f"layout: WORD/*.wav, {', '.join(LIST_FILES.values())})")
+        raise FileNotFoundError(f"{list_file}: missing list file (expected {LAYOUT})")
     entries = []
     text = list_file.read_text(encoding="utf-8", errors="replace")
     for number, line in enumerate(text.splitlines(), start=1):

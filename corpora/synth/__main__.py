@@ -7,15 +7,27 @@ sentence counts, e.g. --scale 0.01 for a tiny corpus to smoke-test a pipeline: a
 
 Each corpus module provides CORPUS_DIR, MARKER (a JSON file holding the counts, written last),
 `is_complete(root, spec)` and `make_X(root, spec, processes=...)`.
+
+A folder synthesis did not make is never replaced (see corpora/synth/corpus_folder.py). Where
+root/CORPUS_DIR holds such a corpus (a real download, e.g. data/LibriSpeech from
+`./run.sh download librispeech`), that corpus is kept as it is, with one line saying so, and the
+command goes on and exits 0, --force or not: the training stages that run this first
+(`./run.sh asr_clean` ...) then train on the real corpus they find. An empty folder there holds
+nothing to lose and is made into the synthetic corpus. Anything else that cannot be replaced (a
+synthetic corpus holding files synthesis did not write, a link, a file) is an error: one line
+`error: ...` naming the path, exit status 1.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
+import sys
 import time
 from dataclasses import fields, replace
 from pathlib import Path
+
+from corpora.synth import corpus_folder
 
 # corpus name -> (module, make function, spec class)
 CORPORA = {
@@ -41,10 +53,10 @@ def scaled_spec(spec, factor: float):
                             for name, n in counts.items()})
 
 
-def _disk_mb(path: Path) -> float:
+def _disk_mb(path: Path) -> str:
     if not path.exists():
-        return float("nan")
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2 ** 20
+        return "nan"
+    return f"{sum(p.stat().st_size for p in path.rglob('*') if p.is_file()) / 2 ** 20:.1f}"
 
 
 def _counts(summary: dict) -> tuple[str, str]:
@@ -59,7 +71,9 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=Path("data"), help="output folder")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--force", action="store_true", help="remake complete corpora too")
+    parser.add_argument("--force", action="store_true",
+                        help="remake complete synthetic corpora too (a corpus not made here is "
+                             "always kept)")
     parser.add_argument("--processes", type=int, default=None,
                         help="worker processes (default min(2, cpus)); never changes the output")
     parser.add_argument("--text", type=Path, default=None,
@@ -73,26 +87,46 @@ def main(argv: list[str] | None = None) -> None:
     if args.text is not None and not args.text.is_file():
         parser.error(f"--text {args.text}: no such file")
 
+    if args.root.exists() and not args.root.is_dir():
+        sys.exit(f"error: --root {args.root} is not a folder")
+
     rows = []
     for name in args.only:
-        module_name, make_name, spec_name = CORPORA[name]
-        module = importlib.import_module(module_name)
-        spec = scaled_spec(replace(getattr(module, spec_name)(), seed=args.seed), args.scale)
-        extra = {"text_file": args.text} if name == "librispeech" and args.text else {}
-        folder = args.root / module.CORPUS_DIR
-        start = time.time()
-        if not args.force and module.is_complete(args.root, spec, **extra):
-            print(f"[synth] {name}: complete for this spec, kept (--force remakes it)")
-            summary = json.loads((folder / module.MARKER).read_text(encoding="utf-8"))
-            rows.append((name + " (kept)", *_counts(summary), folder, time.time() - start))
-            continue
-        result = getattr(module, make_name)(args.root, spec, processes=args.processes, **extra)
-        print(f"[synth] {name}: {json.dumps(result, default=str)}")
-        rows.append((name, *_counts(result), folder, time.time() - start))
+        try:
+            row = _make_one(name, args)
+        except (ValueError, OSError) as e:  # NotOurs, a bad --text, an unwritable --root, ...
+            sys.exit(f"error: {e}")
+        rows.append(row)
 
     print(f"\n{'corpus':<24} {'utterances':>10} {'hours':>7} {'disk MB':>8} {'seconds':>8}")
-    for name, utterances, hours, folder, seconds in rows:
-        print(f"{name:<24} {utterances:>10} {hours:>7} {_disk_mb(folder):>8.1f} {seconds:>8.1f}")
+    for name, utterances, hours, disk_mb, seconds in rows:
+        print(f"{name:<24} {utterances:>10} {hours:>7} {disk_mb:>8} {seconds:>8.1f}")
+
+
+def _make_one(name: str, args: argparse.Namespace) -> tuple[str, str, str, str, float]:
+    """Keep or make one corpus; its summary row (name, utterances, hours, disk MB, seconds)."""
+    module_name, make_name, spec_name = CORPORA[name]
+    module = importlib.import_module(module_name)
+    spec = scaled_spec(replace(getattr(module, spec_name)(), seed=args.seed), args.scale)
+    extra = {"text_file": args.text} if name == "librispeech" and args.text else {}
+    folder = args.root / module.CORPUS_DIR
+    start = time.time()
+    if corpus_folder.holds_foreign_corpus(folder):
+        # A real corpus (or anything not made here) is the user's: keep it, and let the stage
+        # that called us go on with it rather than fail.
+        print(f"[synth] {name}: {folder} was not made by corpora.synth (no "
+              f"{corpus_folder.SYNTHETIC_MARKER} file): keeping it as it is, so training reads "
+              f"that corpus (move it away to make the synthetic one)")
+        return name + " (not synthetic)", "?", "?", "-", time.time() - start
+    if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+        folder.rmdir()  # an empty folder holds nothing to lose; fresh_corpus_folder makes it anew
+    if not args.force and module.is_complete(args.root, spec, **extra):
+        print(f"[synth] {name}: complete for this spec, kept (--force remakes it)")
+        summary = json.loads((folder / module.MARKER).read_text(encoding="utf-8"))
+        return name + " (kept)", *_counts(summary), _disk_mb(folder), time.time() - start
+    result = getattr(module, make_name)(args.root, spec, processes=args.processes, **extra)
+    print(f"[synth] {name}: {json.dumps(result, default=str)}")
+    return name, *_counts(result), _disk_mb(folder), time.time() - start
 
 
 if __name__ == "__main__":

@@ -187,7 +187,12 @@ def _file_texts(spec: LibriSpeechSpec, text_file: Path,
     if not text_file.is_file():
         raise FileNotFoundError(f"{text_file}: no such text file")
     unique: dict[str, None] = {}
-    for number, line in enumerate(text_file.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        content = text_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{text_file}: not UTF-8 text (byte {e.start}): save it as UTF-8"
+                         ) from None
+    for number, line in enumerate(content.splitlines(), 1):
         text = normalize_line(line, f"{text_file}:{number}")
         if text:
             unique.setdefault(text)
@@ -260,12 +265,13 @@ def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None
     Returns {"corpus", "path", "utterances", "hours", "lm_sentences", "splits": {split:
     {"utterances", "hours", "speakers"}}}.
     """
-    corpus = corpus_folder.fresh_corpus_folder(root, CORPUS_DIR)
-
+    corpus_folder.check_replaceable(Path(root) / CORPUS_DIR)  # refuse before any work
     streams = np.random.SeedSequence(spec.seed).spawn(4)
     text_rng, speaker_rng, utterance_rng, babble_rng = (np.random.default_rng(s) for s in streams)
+    # The texts before the old corpus goes: a text file that cannot be used must not cost it.
     texts = (_file_texts(spec, Path(text_file), text_rng) if text_file
              else _generated_texts(spec, text_rng))
+    corpus = corpus_folder.fresh_corpus_folder(root, CORPUS_DIR)
     speakers = _speakers_per_split(spec, speaker_rng)
 
     need_babble = spec.babble_tracks > 0 and any(texts[s] for s in SPLITS if "other" in s)
