@@ -13,38 +13,69 @@ PYTHON="${PYTHON:-python3}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 
-# Stage table: name and one-line description, in the order `help` prints them.
+# Stage table: name, the command behind it (what `STAGE --help` shows) and what it does, in the
+# order `help` prints them. One convention for every stage: checkpoints come first, as positional
+# arguments; then other inputs (audio files, folders); a data root is --root DIR, splits are
+# --split NAME..., an output folder is --out DIR, a language model is --lm ARPA; training stages take
+# [CONFIG.json] [key=value ...].
 STAGES=(
-  "help|list the stages"
-  "setup|create .venv and install requirements.txt (skipped when nothing changed)"
-  "test|run the test suite (pytest -q)"
-  "data|make the synthetic corpora under data/ if absent (--force remakes; --seed N)"
-  "download|fetch a real dataset: download librispeech|speech_commands [DEST]"
-  "asr_clean|train DeepSpeech2 on train-clean, evaluate on test-clean: asr_clean [CONFIG] [key=value ...]"
-  "asr_other|fine-tune the best asr_clean model on train-other with noise, evaluate on test-other and test-clean"
-  "asr|asr_clean then asr_other"
-  "asr_ko|train DeepSpeech2 on the Korean KsponSpeech-layout corpus, CER on eval_clean/eval_other: asr_ko [CONFIG] [key=value ...]"
-  "asr_experiments|experiment tables (features, models, char vs BPE +- LM): asr_experiments [EXPERIMENT.json ...] [key=value ...] [--no-train]"
-  "asr_eval|evaluate a checkpoint (greedy, beam, beam+LM): asr_eval CHECKPOINT [SPLIT|FOLDER ...] [--lm ARPA]"
-  "asr_lm|train the word 3-gram LM on the corpus's LM text: asr_lm [--order N] -> data/LibriSpeech/lm.arpa"
-  "asr_lm_tune|grid-search LM weight and word bonus on a dev split: asr_lm_tune CHECKPOINT [--split dev-other]"
-  "transcribe|print the text of audio files: transcribe CHECKPOINT FILE... [--json] [--lm ARPA]"
-  "kws_baseline|train the KWS CRNN (keyword sheila), then test au-fa-fr and costs: kws_baseline [CONFIG] [key=value ...]"
-  "kws_eval|score a KWS checkpoint on a Speech Commands test list: kws_eval CHECKPOINT [ROOT]"
-  "kws_compare|KWS checkpoints side by side, au-fa-fr ratio to the first with a bootstrap interval: kws_compare CKPT... [--root ROOT] [--splits S ...]"
-  "kws_stream|stream a demo track, FILE.wav or the mic: kws_stream [FILE.wav] [--checkpoint CKPT] [--threshold T] [--mic]"
-  "kws_distill|distil small KWS students (T/alpha grid), prune the baseline, write logs/kws/compression.md: kws_distill [CONFIG] [key=value ...]"
-  "kws_quantize|fp16 / int8 versions of every KWS model, report in logs/kws/compression.md: kws_quantize [--runs N]"
+  "help||list the stages"
+  "setup||create .venv and install requirements.txt (skipped when nothing changed)"
+  "test|pytest|run the test suite: test [PYTEST ARGS]"
+  "data|corpora.synth|make the synthetic corpora under data/ if absent: data [--force] [--seed N] [--only CORPUS ...]"
+  "download|corpora.download|fetch a real dataset: download librispeech|speech_commands [DEST]"
+  "asr_clean|asr.train configs/asr/clean.json|train DeepSpeech2 on train-clean, evaluate on test-clean: asr_clean [CONFIG.json] [key=value ...]"
+  "asr_other|asr.train configs/asr/other.json|fine-tune asr_clean's model on train-other with noise: asr_other [CONFIG.json] [key=value ...]"
+  "asr|asr.train configs/asr/clean.json|asr_clean then asr_other: asr [CONFIG.json] [key=value ...] (for asr_clean)"
+  "asr_ko|asr.train configs/asr/ko.json|train DeepSpeech2 on the Korean KsponSpeech-layout corpus: asr_ko [CONFIG.json] [key=value ...]"
+  "asr_experiments|asr.experiments|experiment tables (features, models, units): asr_experiments [EXPERIMENT.json ...] [key=value ...] [--no-train]"
+  "asr_eval|asr.evaluate|CER/WER of greedy, beam, beam+LM: asr_eval CHECKPOINT [--split S ...] [--root DIR] [--out DIR] [--lm ARPA]"
+  "asr_lm|asr.lm|train the word 3-gram LM on the corpus's LM text: asr_lm [--order N]"
+  "asr_lm_tune|asr.lm_tune|grid-search LM weight and word bonus: asr_lm_tune CHECKPOINT [--split S] [--lm ARPA]"
+  "transcribe|asr.transcribe|print the text of audio files: transcribe CHECKPOINT FILE|FOLDER... [--json] [--plot] [--lm ARPA]"
+  "kws_baseline|kws.train configs/kws/baseline.json|train the KWS CRNN (keyword sheila): kws_baseline [CONFIG.json] [key=value ...]"
+  "kws_eval|kws.evaluate|au-fa-fr and costs of a KWS checkpoint: kws_eval CHECKPOINT [--root DIR] [--split S] [--out DIR] [--plot N]"
+  "kws_compare|kws.compare|KWS checkpoints side by side with bootstrap intervals: kws_compare CHECKPOINT... [--root DIR] [--split S ...]"
+  "kws_stream|kws.demo|stream a demo track, a wav or the mic: kws_stream [CHECKPOINT] [--wav FILE] [--mic] [--threshold T]"
+  "kws_distill|kws.distill configs/kws/distill.json|distil and prune KWS students, then the compression report: kws_distill [CONFIG.json] [key=value ...]"
+  "kws_quantize|kws.compress|fp16 / int8 versions of every KWS model and the compression report: kws_quantize [NAME=CHECKPOINT ...] [--runs N]"
+  "tensorboard|tensorboard.main|serve the runs' TensorBoard event files on 127.0.0.1: tensorboard [LOGDIR]"
 )
 
 stage_help() {
-  echo "usage: ./run.sh STAGE [ARGS...]"
+  echo "usage: ./run.sh STAGE [ARGS...]   (./run.sh STAGE --help: that stage's arguments)"
   echo
   echo "stages:"
-  local entry
+  local entry rest
   for entry in "${STAGES[@]}"; do
-    printf "  %-16s %s\n" "${entry%%|*}" "${entry#*|}"
+    rest="${entry#*|}"
+    printf "  %-16s %s\n" "${entry%%|*}" "${rest#*|}"  # the description may hold '|' itself
   done
+}
+
+# `./run.sh STAGE --help` (or -h, anywhere in the arguments): the stage's line, then the usage of
+# the command behind it (for training stages: every config key, type, value and meaning). Nothing
+# runs but setup.
+stage_usage() {
+  local stage="$1" entry command="" config
+  shift
+  for entry in "${STAGES[@]}"; do
+    if [[ "${entry%%|*}" == "$stage" ]]; then
+      command="${entry#*|}"
+      echo "./run.sh $stage: ${command#*|}"
+      command="${command%%|*}"
+    fi
+  done
+  [[ -n "$command" ]] || return 0
+  local module="${command%% *}"
+  config="${command#"$module"}"
+  config="${config# }"
+  if [[ -n "$config" && $# -gt 0 && "$1" == *.json ]]; then
+    config="$1"  # the user's config: --help shows its values
+  fi
+  echo "runs: python -m $module${config:+ $config} [ARGS]"
+  echo
+  "$PY" -m "$module" ${config:+"$config"} --help
 }
 
 # The stamp holds a hash of requirements.txt and the interpreter version: an unchanged file installs
@@ -162,10 +193,15 @@ stage_asr_lm() {
   "$PY" -m asr.lm "$LM_TEXT" "$LM_ARPA" "$@"
 }
 
+# The corpus's LM (made if absent) unless the user names their own with --lm.
 stage_asr_lm_tune() {
-  "$PY" -m asr.lm_tune --check "$@" --lm "$LM_ARPA"
-  [[ -f "$LM_ARPA" ]] || stage_asr_lm
-  "$PY" -m asr.lm_tune "$@" --lm "$LM_ARPA"
+  local lm=(--lm "$LM_ARPA") arg
+  for arg in "$@"; do
+    [[ "$arg" == --lm || "$arg" == --lm=* ]] && lm=()
+  done
+  "$PY" -m asr.lm_tune --check "$@" "${lm[@]}"
+  [[ ${#lm[@]} -eq 0 || -f "$LM_ARPA" ]] || stage_asr_lm
+  "$PY" -m asr.lm_tune "$@" "${lm[@]}"
 }
 
 stage_transcribe() {
@@ -198,6 +234,11 @@ stage_kws_distill() {
   check_config kws.distill "${args[@]}"
   [[ -f "$KWS_BASELINE" ]] || stage_kws_baseline  # the teacher
   "$PY" -m kws.distill "${args[@]}"
+}
+
+# TensorBoard over the run folders (each holds its event files next to metrics.jsonl), this machine only.
+stage_tensorboard() {
+  "$PY" -m tensorboard.main --logdir "${1:-logs}" --host 127.0.0.1 "${@:2}"
 }
 
 stage_kws_quantize() {
@@ -249,6 +290,13 @@ main() {
   fi
   stage_setup
   [[ "$stage" == "setup" ]] && return 0
+  local arg
+  for arg in "$@"; do
+    if [[ "$arg" == -h || "$arg" == --help ]]; then
+      stage_usage "$stage" "$@"
+      return 0
+    fi
+  done
   local args=()
   mapfile -t args < <(caller_paths "$@")
   set -- "${args[@]}"

@@ -19,14 +19,16 @@ from common.features import FeatureConfig
 @dataclass
 class DataConfig:
     root: str = "data/LibriSpeech"  # the folder that holds the splits
+    # split names (or folders) to train on
     train_splits: list[str] = field(default_factory=lambda: ["train-clean-100"])
-    dev_split: str = "dev-clean"
+    dev_split: str = "dev-clean"  # split scored during training; best.pt has its lowest WER
+    # splits best.pt is scored on when training ends
     test_splits: list[str] = field(default_factory=lambda: ["test-clean"])
-    min_seconds: float = 0.3
-    max_seconds: float = 16.7
+    min_seconds: float = 0.3  # shorter training utterances are left out
+    max_seconds: float = 16.7  # longer training utterances are left out
     max_batch_seconds: float = 60.0  # padded audio seconds per batch (per process under DDP)
     sortagrad: bool = True  # first epoch shortest-first, as in DeepSpeech2
-    num_workers: int = 1
+    num_workers: int = 1  # loader processes (0: load in the training process)
     on_bad_input: Literal["skip", "raise"] = "skip"  # "skip" a bad utterance (counted) or "raise" at the first one
 
     def __post_init__(self) -> None:
@@ -42,28 +44,29 @@ class DataConfig:
 class AugmentConfig:
     """Train-only augmentation; every transform has its own probability (0 turns it off)."""
 
-    gain_p: float = 0.0
-    gain_db: list[float] = field(default_factory=lambda: [-6.0, 8.0])
-    shift_p: float = 0.0
-    shift_fraction: float = 0.1
-    gaussian_noise_p: float = 0.0
-    gaussian_noise_amplitude: list[float] = field(default_factory=lambda: [0.001, 0.015])
-    color_noise_p: float = 0.0
-    color_noise_snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])
-    background_noise_p: float = 0.0
-    background_noise_dir: str = "data/speech_commands/_background_noise_"
-    background_noise_snr_db: list[float] = field(default_factory=lambda: [3.0, 30.0])
-    tempo_p: float = 0.0
-    tempo_range: list[float] = field(default_factory=lambda: [0.85, 1.15])
+    gain_p: float = 0.0  # probability of a random gain
+    gain_db: list[float] = field(default_factory=lambda: [-6.0, 8.0])  # gain range in dB
+    shift_p: float = 0.0  # probability of a time shift
+    shift_fraction: float = 0.1  # largest shift, as a fraction of the utterance
+    gaussian_noise_p: float = 0.0  # probability of added white noise
+    gaussian_noise_amplitude: list[float] = field(default_factory=lambda: [0.001, 0.015])  # its amplitude range
+    color_noise_p: float = 0.0  # probability of added colored noise
+    color_noise_snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])  # its SNR range in dB
+    background_noise_p: float = 0.0  # probability of added recorded noise
+    background_noise_dir: str = "data/speech_commands/_background_noise_"  # folder of noise .wav files
+    background_noise_snr_db: list[float] = field(default_factory=lambda: [3.0, 30.0])  # its SNR range in dB
+    tempo_p: float = 0.0  # probability of a tempo change (pitch kept)
+    tempo_range: list[float] = field(default_factory=lambda: [0.85, 1.15])  # tempo factor range
     # Speed perturbation (Ko et al. 2015, Kaldi's recipe): resampling changes tempo and pitch
     # together. Far cheaper than tempo (a polyphase resample vs. a phase vocoder).
     speed_p: float = 0.0
+    # factors a speed perturbation picks from
     speed_factors: list[float] = field(default_factory=lambda: [0.9, 1.1])
     freq_mask_p: float = 0.0  # SpecAugment, on features
-    freq_mask_param: int = 15
-    time_mask_p: float = 0.0
-    time_mask_param: int = 35
-    num_masks: int = 2
+    freq_mask_param: int = 15  # widest frequency mask, in feature bins
+    time_mask_p: float = 0.0  # probability of each SpecAugment time mask
+    time_mask_param: int = 35  # widest time mask, in frames
+    num_masks: int = 2  # frequency and time masks drawn per batch
 
     def __post_init__(self) -> None:
         check_probabilities(self)
@@ -79,15 +82,16 @@ class AugmentConfig:
 
 @dataclass
 class OptimConfig:
-    name: Literal["adam", "adamw", "sgd"] = "adamw"
+    name: Literal["adam", "adamw", "sgd"] = "adamw"  # optimizer
     lr: float = 2e-3  # peak learning rate
-    weight_decay: float = 1e-2
+    weight_decay: float = 1e-2  # decoupled (AdamW) or L2 weight decay
     momentum: float = 0.9  # sgd only
+    # learning-rate schedule, stepped per optimizer step
     scheduler: Literal["onecycle", "cyclic", "cosine", "constant"] = "onecycle"
     warmup_fraction: float = 0.1  # onecycle / cosine: share of the steps spent warming up
     min_lr_ratio: float = 0.01  # cyclic base lr and cosine floor, relative to lr
     cyclic_step_size: int = 500  # cyclic: steps per half cycle (triangular2)
-    grad_clip: float = 5.0
+    grad_clip: float = 5.0  # max global gradient norm
     # Self-attention at the full Adam rate kept DeepSpeech2 on the CTC blank plateau: its
     # unbounded output outgrew the GRU output it is added to (docs/experiments.md).
     attention_lr_scale: float = 0.1
@@ -106,14 +110,14 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     stage: str = "asr_clean"  # runs go to logs/<stage>/<name>
-    name: str = "default"
-    seed: int = 0
-    deterministic: bool = False
+    name: str = "default"  # run name: the run folder under logs/<stage>/
+    seed: int = 0  # fixes init, data order and augmentation
+    deterministic: bool = False  # deterministic kernels (slower; for exact reruns on a GPU)
     corpus: Literal["librispeech", "kspon"] = "librispeech"  # layout of data.root (which reader)
-    epochs: int = 10
+    epochs: int = 10  # passes over the training data
     max_steps: int = 0  # stop after this many optimizer steps (0: run all epochs); sets the schedule length
     eval_every: int = 0  # steps between dev evaluations, besides every epoch end (0: epoch ends only)
-    log_every: int = 25
+    log_every: int = 25  # optimizer steps between train-loss records
     max_dev_utterances: int = 0  # 0: the whole dev split
     amp: Literal["off", "bf16", "fp16"] = "bf16"  # CUDA only; CPU always trains in float32
     init_from: str = ""  # checkpoint whose weights and tokenizer start this run (fine-tuning)

@@ -57,16 +57,16 @@ class RowConfig:
 @dataclass
 class ExperimentConfig:
     name: str = "experiment"  # output folder logs/asr_experiments/<name>
-    title: str = ""
+    title: str = ""  # table heading
     base: str = "../ko.json"  # training config every row starts from, relative to the experiment file
     overrides: list[str] = field(default_factory=list)  # key=value for every row, before the row's own
-    rows: list[RowConfig] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    rows: list[RowConfig] = field(default_factory=list)  # the table's rows: {name, overrides}
+    seeds: list[int] = field(default_factory=lambda: [0, 1])  # every row runs once per seed
     max_steps: int = 800  # optimizer steps per row: the budget that makes rows comparable
     lm: str = ""  # word n-gram LM (ARPA): each row is also decoded with beam search + this LM
-    beam: int = 16
-    lm_alpha: float = 0.5
-    lm_beta: float = 1.0
+    beam: int = 16  # beam width of the LM rows
+    lm_alpha: float = 0.5  # LM weight of the LM rows
+    lm_beta: float = 1.0  # word bonus of the LM rows
 
 
 def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:

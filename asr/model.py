@@ -39,16 +39,17 @@ from common.features import FeatureConfig, Features, make_features
 class ModelConfig:
     num_conv_layers: int = 2  # 0 gives the RNN-only model
     frame_stack: int = 1  # RNN-only: feature frames stacked into one step (a lower frame rate)
-    conv_channels: list[int] = field(default_factory=lambda: [32, 32, 96])
+    conv_channels: list[int] = field(default_factory=lambda: [32, 32, 96])  # output channels of each conv layer
     conv_kernels: list[list[int]] = field(default_factory=lambda: [[41, 11], [21, 11], [21, 11]])  # (freq, time)
+    # (freq, time) stride of each conv layer
     conv_strides: list[list[int]] = field(default_factory=lambda: [[2, 2], [2, 1], [2, 1]])
-    rnn_type: Literal["gru", "lstm", "rnn"] = "gru"
-    rnn_layers: int = 5
-    rnn_hidden: int = 512
-    bidirectional: bool = True
+    rnn_type: Literal["gru", "lstm", "rnn"] = "gru"  # recurrent cell
+    rnn_layers: int = 5  # recurrent layers
+    rnn_hidden: int = 512  # units per direction
+    bidirectional: bool = True  # read each utterance both ways (directions summed)
     lookahead_context: int = 20  # future frames seen by the row convolution (unidirectional only)
     attention_heads: int = 0  # > 0 adds self-attention after every recurrent layer
-    dropout: float = 0.0
+    dropout: float = 0.0  # between recurrent layers and in self-attention
 
     def __post_init__(self) -> None:
         for key in ("rnn_layers", "rnn_hidden", "frame_stack"):

@@ -27,9 +27,9 @@ WORD_START = "▁"
 
 @dataclass
 class TextConfig:
-    unit: Literal["char", "bpe"] = "char"
+    unit: Literal["char", "bpe"] = "char"  # output tokens: characters or BPE pieces
     alphabet: str = "abcdefghijklmnopqrstuvwxyz' "  # characters kept by normalization (char unit)
-    bpe_vocab_size: int = 256
+    bpe_vocab_size: int = 256  # BPE vocabulary size, blank and <unk> included
     language: Literal["en", "ko"] = "en"  # "ko": KsponSpeech transcripts, see asr.text_ko
     kspon_form: Literal["phonetic", "spelling"] = "phonetic"  # ko: which side of (spelling)/(phonetic)
     min_char_count: int = 1  # ko: training characters seen fewer times become <unk>

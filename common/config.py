@@ -19,7 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
+import io
 import json
+import re
+import textwrap
+import tokenize
 import types
 import typing
 from pathlib import Path
@@ -270,6 +275,78 @@ def require_resumable(saved: dict, current: dict, run_dir: str, ignore: tuple[st
                           f"set resume=false to start over, or delete the folder")
 
 
+def field_meanings(schema: type) -> dict[str, str]:
+    """Each field's one-line meaning, read from the dataclass source: the field's trailing comment,
+    else the comment lines right above it (first sentence). Inherited fields included."""
+    meanings: dict[str, str] = {}
+    for cls in reversed(schema.__mro__):
+        if not dataclasses.is_dataclass(cls):
+            continue
+        try:
+            lines = textwrap.dedent(inspect.getsource(cls)).splitlines()
+        except (OSError, TypeError):
+            continue
+        above: list[str] = []
+        for line in lines[1:]:
+            stripped = line.strip()
+            if stripped.startswith("#"):
+                above.append(stripped.lstrip("#").strip())
+                continue
+            field = re.match(r" {4}(\w+)\s*:", line)
+            if field and not stripped.startswith("def "):
+                # A trailing comment is one line already; a block above is cut to its first sentence.
+                text = _trailing_comment(stripped) or re.split(r"(?<=\.)\s", " ".join(above), maxsplit=1)[0]
+                if text or field.group(1) not in meanings:  # a subclass's new default keeps the meaning
+                    meanings[field.group(1)] = text
+            above = []
+    return meanings
+
+
+def _trailing_comment(line: str) -> str:
+    """The `# comment` ending one line of code ('' when none); a '#' inside a string is not one."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return ""
+    return next((t.string.lstrip("#").strip() for t in tokens if t.type == tokenize.COMMENT), "")
+
+
+def describe_config(schema: type, config: Any = None, prefix: str = "") -> list[str]:
+    """Every key of `schema` as `key  type  value  meaning` lines, grouped by section, the values
+    from `config` (a resolved instance) or else the schema's defaults. Generated from the dataclasses,
+    so `--help` cannot drift from what the code reads."""
+    config = config if config is not None else schema()
+    hints, meanings = typing.get_type_hints(schema), field_meanings(schema)
+    rows, sections = [], []
+    for field in dataclasses.fields(schema):
+        value, annotation = getattr(config, field.name), hints[field.name]
+        if dataclasses.is_dataclass(annotation):
+            sections.append((field.name, annotation, value))
+            continue
+        kind = ("|".join(map(str, typing.get_args(annotation))) if typing.get_origin(annotation) is Literal
+                else _type_name(annotation))
+        rows.append(f"  {prefix + field.name:<30} {kind:<15} {json.dumps(value):<16} "
+                    f"{meanings.get(field.name, '')}".rstrip())
+    lines = [f"[{prefix.rstrip('.') or 'top level'}]", *rows] if rows else []
+    for name, annotation, value in sections:
+        lines += describe_config(annotation, value, prefix + name + ".")
+    return lines
+
+
+def print_help(schema: type, usage: str, config_path: str | None = None) -> None:
+    """The command's usage, then every config key with its type, value and meaning; the values are
+    those of `config_path` when it reads, else the defaults."""
+    config, source = None, "defaults"
+    if config_path is not None:
+        try:
+            config, source = load_config(schema, config_path), config_path
+        except (ValueError, OSError) as e:
+            source = f"defaults ({error_line(e)})"
+    print(usage.rstrip())
+    print(f"\nKeys (override any as key=value; values from {source}):")
+    print("\n".join(describe_config(schema, config)))
+
+
 def config_from_argv(schema: type[T], argv: list[str], usage: str,
                      check: Callable[[T], None] | None = None) -> T:
     """`[--check] [CONFIG.json] [key=value ...]` from a command line; help or a bad config exits with one line.
@@ -280,10 +357,18 @@ def config_from_argv(schema: type[T], argv: list[str], usage: str,
     """
     check_only = bool(argv) and argv[0] == "--check"
     argv = argv[1:] if check_only else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        print(usage)
-        raise SystemExit(0 if argv else 2)
-    config_path, overrides = (argv[0], argv[1:]) if "=" not in argv[0] else (None, argv)
+    wants_help = any(a in ("-h", "--help") for a in argv)
+    argv = [a for a in argv if a not in ("-h", "--help")]
+    for arg in argv:
+        if arg.startswith("-"):
+            close = difflib.get_close_matches(arg, ["--help", "--check"], n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise SystemExit(f"error: unknown option {arg!r}{hint}; this command takes [CONFIG.json] "
+                             f"[key=value ...] (--help lists every key)")
+    config_path, overrides = (argv[0], argv[1:]) if argv and "=" not in argv[0] else (None, argv)
+    if wants_help or not argv:
+        print_help(schema, usage, config_path)
+        raise SystemExit(0 if wants_help else 2)
     try:
         cfg = load_config(schema, config_path, overrides)
         if check_only and check is not None:

@@ -34,16 +34,17 @@ NORMALIZATIONS = ("none", "utterance")
 class FeatureConfig:
     """Feature extraction settings; sizes in samples, frequencies in Hz."""
 
+    # log-mel, MFCC, log power spectrogram or Kaldi fbank
     kind: Literal["logmel", "mfcc", "spectrogram", "fbank"] = "logmel"
-    sample_rate: int = 16000
-    n_fft: int = 400
-    win_length: int = 400
-    hop_length: int = 160
-    n_mels: int = 80
-    n_mfcc: int = 40
-    f_min: float = 0.0
+    sample_rate: int = 16000  # Hz; audio is resampled to it
+    n_fft: int = 400  # FFT size in samples
+    win_length: int = 400  # window in samples (400: 25 ms at 16 kHz)
+    hop_length: int = 160  # hop in samples (160: 10 ms at 16 kHz)
+    n_mels: int = 80  # mel bands
+    n_mfcc: int = 40  # MFCC coefficients (kind mfcc)
+    f_min: float = 0.0  # lowest mel frequency in Hz
     f_max: float | None = None  # None: sample_rate / 2
-    log_floor: float = 1e-9
+    log_floor: float = 1e-9  # added before the log
     normalize: Literal["none", "utterance"] = "none"  # "utterance": per-utterance, per-feature mean / std over valid frames
 
     def __post_init__(self) -> None:

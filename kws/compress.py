@@ -1,6 +1,9 @@
 """The compression report: every model variant scored and costed the same way.
 
-    python -m kws.compress [--out logs/kws] [--runs 200] [--extra NAME=CHECKPOINT ...]
+    python -m kws.compress [NAME=CHECKPOINT ...] [--out logs/kws] [--runs 200]
+
+NAME=CHECKPOINT replaces a default source (baseline=..., student=..., pruned=...) or adds another
+float model under a new name (e.g. `small=logs/kws_distill/grid_T5_a0.5/best.pt`).
 
 `./run.sh kws_quantize` runs this command; `./run.sh kws_distill` ends with it. Float sources (paths
 from `common.artifacts`; a variant is skipped, with a note, when its checkpoint is missing):
@@ -262,21 +265,20 @@ def report(out_dir: Path, runs: int = 200, sources: dict[str, str] = SOURCES) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kws.compress", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path(KWS_REPORT))
+    defaults = ", ".join(f"{name}={path}" for name, path in SOURCES.items())
+    parser.add_argument("sources", nargs="*", metavar="NAME=CHECKPOINT",
+                        help=f"float models to report, besides or instead of the defaults ({defaults})")
+    parser.add_argument("--out", type=Path, default=Path(KWS_REPORT), help="report folder (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=200, help="timed forward passes per variant")
-    for name, path in SOURCES.items():
-        parser.add_argument(f"--{name}", default=path, help=f"float checkpoint (default: {path})")
-    parser.add_argument("--extra", action="append", default=[], metavar="NAME=CHECKPOINT",
-                        help="another float model to report (repeatable)")
     add_check_flag(parser)
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error(f"--runs must be >= 1, got {args.runs}")
-    sources = {name: getattr(args, name) for name in SOURCES}
-    for item in args.extra:
+    sources = dict(SOURCES)
+    for item in args.sources:
         name, sep, path = item.partition("=")
-        if not sep or not name or not path or name in sources:
-            parser.error(f"--extra {item!r}: expected NAME=CHECKPOINT with a new NAME")
+        if not sep or not name or not path or "/" in name:
+            parser.error(f"{item!r}: expected NAME=CHECKPOINT, e.g. student=logs/kws_distill/student/best.pt")
         sources[name] = path
     if args.check:
         return 0

@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class DataConfig:
     root: str = "data/speech_commands"  # a Speech Commands layout folder
-    keyword: str = "sheila"
-    clip_seconds: float = 1.0
+    keyword: str = "sheila"  # the word to detect: a folder name of the corpus
+    clip_seconds: float = 1.0  # clips are padded or cropped to this length
     positive_fraction: float | None = 0.5  # share of positives the sampler draws; null: no oversampling
     num_workers: int = 0  # loader processes; 0 loads in the training process (one core)
     on_bad_input: Literal["skip", "raise"] = "skip"  # for list files; unreadable audio is always skipped
@@ -50,15 +50,15 @@ class DataConfig:
 class AugmentConfig:
     """Train-only augmentation; every transform has its own probability (0 turns it off)."""
 
-    background_noise_p: float = 0.3
-    background_snr_db: list[float] = field(default_factory=lambda: [0.0, 20.0])
-    gaussian_noise_p: float = 0.2
-    gaussian_noise_std: float = 0.01
-    volume_p: float = 0.2
+    background_noise_p: float = 0.3  # probability of noise from _background_noise_
+    background_snr_db: list[float] = field(default_factory=lambda: [0.0, 20.0])  # its SNR range in dB
+    gaussian_noise_p: float = 0.2  # probability of added white noise
+    gaussian_noise_std: float = 0.01  # its standard deviation
+    volume_p: float = 0.2  # probability of a volume change
     volume_gain: list[float] = field(default_factory=lambda: [0.25, 1.5])  # linear factor range
     freq_mask_p: float = 0.5  # SpecAugment, on the log-mel features
     freq_mask_param: int = 15  # widest mask, in mel bins
-    time_mask_p: float = 0.5
+    time_mask_p: float = 0.5  # probability of a SpecAugment time mask
     time_mask_param: int = 35  # widest mask, in frames
 
     def __post_init__(self) -> None:

@@ -118,10 +118,10 @@ class DistillConfig(TrainConfig):
     name: str = "student"
     teacher: str = KWS_BASELINE  # a kws.train checkpoint
     temperature: float = 4.0  # used when the grid is empty
-    alpha: float = 0.9
+    alpha: float = 0.9  # weight of the soft (teacher) term; used when the grid is empty
     attention_weight: float = 0.0  # attention distillation: weight of the attention KL; 0 = off
-    grid_temperature: list[float] = field(default_factory=lambda: [2.0, 5.0])
-    grid_alpha: list[float] = field(default_factory=lambda: [0.5, 0.9])
+    grid_temperature: list[float] = field(default_factory=lambda: [2.0, 5.0])  # temperatures the grid tries
+    grid_alpha: list[float] = field(default_factory=lambda: [0.5, 0.9])  # alphas the grid tries
     grid_epochs: int = 4  # epochs per grid point (short runs: the grid ranks settings)
     prune_channels: int = 4  # conv channels the pruned teacher keeps (of 8)
     prune_hidden: int = 16  # GRU units per layer the pruned teacher keeps (of 32)

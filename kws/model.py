@@ -35,14 +35,14 @@ RNN_TYPES = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
 class ModelConfig:
     """CRNN sizes; kernel and stride are (freq, time)."""
 
-    cnn_out_channels: int = 8
-    kernel_size: list[int] = field(default_factory=lambda: [5, 20])
-    stride: list[int] = field(default_factory=lambda: [2, 8])
-    rnn_type: Literal["gru", "lstm", "rnn"] = "gru"
-    hidden_size: int = 32
-    num_layers: int = 2
+    cnn_out_channels: int = 8  # conv output channels
+    kernel_size: list[int] = field(default_factory=lambda: [5, 20])  # conv kernel (freq, time)
+    stride: list[int] = field(default_factory=lambda: [2, 8])  # conv stride (freq, time)
+    rnn_type: Literal["gru", "lstm", "rnn"] = "gru"  # recurrent cell
+    hidden_size: int = 32  # recurrent units
+    num_layers: int = 2  # recurrent layers
     dropout: float = 0.1  # between RNN layers (PyTorch ignores it for one layer)
-    num_classes: int = 2
+    num_classes: int = 2  # 2: keyword or not
     attention: Literal["mlp", "linear"] = "mlp"  # energy Linear-tanh-Linear, or one Linear(H, 1)
 
 

@@ -40,7 +40,7 @@ from kws.model import CRNN, ModelConfig
 @dataclass
 class OptimConfig:
     lr: float = 3e-4  # Adam
-    weight_decay: float = 1e-5
+    weight_decay: float = 1e-5  # Adam's L2 weight decay
     grad_clip: float = 5.0  # max global gradient norm
     # "constant" is the course recipe; "cosine" decays to 0 over the run, which settles small
     # students whose validation score otherwise jumps from epoch to epoch.
@@ -62,10 +62,10 @@ def learning_rate(cfg: OptimConfig, step: int, total_steps: int) -> float:
 @dataclass
 class TrainConfig:
     stage: str = "kws_baseline"  # runs go to logs/<stage>/<name>
-    name: str = "default"
-    seed: int = 0
-    epochs: int = 20
-    batch_size: int = 128
+    name: str = "default"  # run name: the run folder under logs/<stage>/
+    seed: int = 0  # fixes init, sampling and augmentation
+    epochs: int = 20  # passes over the training clips
+    batch_size: int = 128  # clips per batch
     threads: int = 1  # torch threads; 0 leaves torch's default (all cores)
     log_every: int = 25  # steps between train-loss records
     resume: bool = True  # continue from last.pt when the run folder has one
