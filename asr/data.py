@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 from collections import Counter
 from dataclasses import replace
@@ -20,7 +21,7 @@ from torch.utils.data import Dataset, Sampler
 from asr.config import AugmentConfig, TrainConfig
 from asr.text import clean, dropped_characters, kept_characters, normalize
 from common.audio import AudioError, load
-from common.readers import kspon, librispeech
+from common.readers import kspon, librispeech, plain_folder
 from common.readers.durations import audio_duration
 from common.readers.librispeech import Utterance
 
@@ -240,9 +241,31 @@ class _WarningLines(logging.Handler):
         self.lines.append(record.getMessage())
 
 
+def plain_split_folder(cfg: TrainConfig, split: str | Path) -> Path | None:
+    """The folder of `split` when it is a plain folder of audio files with same-named .txt
+    transcripts (`common.readers.plain_folder`), else None (the corpus's own reader takes it).
+
+    For LibriSpeech a split name under the data root may be such a folder too; for KsponSpeech,
+    whose split names are list files, only a split given as a path can be.
+    """
+    if cfg.corpus == "kspon":
+        if not (isinstance(split, Path) or "/" in split or os.sep in split):
+            return None
+        folder = Path(split)
+    else:
+        try:
+            folder = librispeech.split_folder(cfg.data.root, split)
+        except (FileNotFoundError, ValueError):  # the LibriSpeech reader says what is missing
+            return None
+    return folder if plain_folder.is_plain_folder(folder) else None
+
+
 def split_source(cfg: TrainConfig, split: str) -> Path:
-    """The folder (LibriSpeech) or list file (KsponSpeech) of `split`; FileNotFoundError naming it
-    and what the data root holds when it is missing."""
+    """The folder (LibriSpeech layout or a plain folder) or list file (KsponSpeech) of `split`;
+    FileNotFoundError naming it and what the data root holds when it is missing."""
+    folder = plain_split_folder(cfg, split)
+    if folder is not None:
+        return folder
     if cfg.corpus == "kspon":
         return kspon.trn_path(kspon.corpus_root(cfg.data.root), split)
     return librispeech.split_folder(cfg.data.root, split)
@@ -251,21 +274,30 @@ def split_source(cfg: TrainConfig, split: str) -> Path:
 def load_split(cfg: TrainConfig, split: str) -> list[Utterance]:
     """Utterances of `split` read with the corpus's reader, transcripts cleaned as `cfg.text` says.
 
+    A split that is a plain folder of audio files with same-named .txt transcripts is read with
+    `common.readers.plain_folder` whatever the corpus (ids: the file stems).
     A split with no utterance left raises ValueError naming its folder (or list file) and what the
     reader skipped: nothing read must not pass for a split scored perfectly. English transcripts
     that lose characters to normalization are reported in one warning per split.
     """
-    reader = kspon if cfg.corpus == "kspon" else librispeech
+    folder = plain_split_folder(cfg, split)
+    reader = plain_folder if folder is not None else kspon if cfg.corpus == "kspon" else librispeech
     # The reader logs its skip summary ("skipped 2 of 2 utterances ...: 2 unreadable transcript
     # lines (first: FILE:LINE)"); kept here, it tells why a split came out empty.
     skipped = _WarningLines()
     reader.log.addHandler(skipped)
     try:
-        utterances = reader.list_utterances(cfg.data.root, split, on_error=cfg.data.on_bad_input)
+        if folder is not None:
+            utterances = plain_folder.list_utterances(folder, on_error=cfg.data.on_bad_input)
+        else:
+            utterances = reader.list_utterances(cfg.data.root, split, on_error=cfg.data.on_bad_input)
     finally:
         reader.log.removeHandler(skipped)
     if not utterances:
-        why = "; ".join(skipped.lines) or "no transcript line with audio found"
+        why = "; ".join(skipped.lines) or (
+            "no transcript line with audio found" if cfg.corpus == "kspon" else
+            f"no transcript line with audio found; expected SPEAKER/CHAPTER/*{librispeech.TRANSCRIPT_SUFFIX} "
+            f"transcripts with their audio, or {plain_folder.LAYOUT}")
         raise ValueError(f"{split_source(cfg, split)}: 0 utterances read ({why})")
     if cfg.text.language == "en":
         report_dropped_characters(utterances, cfg.text.alphabet, str(split))

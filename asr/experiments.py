@@ -10,10 +10,17 @@ An experiment file names a base training config, overrides shared by its rows, t
 their own overrides), the seeds, the optimizer-step budget (`max_steps`, the same for every row, so
 the comparison is fair) and optionally a word LM: rows then also report beam search + LM.
 
-Each (row, seed) trains in `logs/asr_experiments/runs/<hash>/`, the hash of its resolved training
-config (run name and stage left out), so identical rows of two tables train once, and changing a
-setting trains a new run instead of reusing a stale one. A run folder holding `result.json` is
-finished and never rerun; an interrupted one resumes from its `last.pt`. The tables go to
+Each (row, seed) trains in `logs/asr_experiments/runs/<experiment>-<row>-s<seed>-<hash8>/`
+(e.g. `features-logmel-s0-3f2a9c1e`), readable in a listing and in TensorBoard
+(`tensorboard --logdir logs/asr_experiments`). The hash is that of the run's resolved training
+config (run name and stage left out), and it alone identifies the run: a row of another table with
+the same settings finds the run by its hash and reuses it under the name of the table that trained
+it first, so identical rows of two tables train once, and changing a setting trains a new run
+instead of reusing a stale one. A run folder holding `result.json` is finished and never rerun; an
+interrupted one resumes from its `last.pt`. Runs made before the readable names sit in
+`runs/<hash12>/`: they are found and reused there, not renamed, since a run folder keeps the name
+it was made with (its checkpoints hold it, and resuming under another name is refused as a changed
+config). The tables go to
 `logs/asr_experiments/<experiment>/results.md` (+ `bars.png`) and all of them to
 `logs/asr_experiments/results.md`.
 """
@@ -117,6 +124,32 @@ def run_key(cfg: TrainConfig, test_splits: list[str]) -> str:
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def run_name(exp: ExperimentConfig, row: RowConfig, seed: int, key: str) -> str:
+    """The folder name of (row, seed) under runs/: `<experiment>-<row>-s<seed>-<first 8 of key>`.
+
+    Row names are free text ("ds2+attention"); a '/' or '\\' would make a subfolder, so it becomes '_'.
+    """
+    readable = f"{exp.name}-{row.name}-s{seed}".replace("/", "_").replace("\\", "_")
+    return f"{readable}-{key[:8]}"
+
+
+def find_run(runs: Path, name: str, key: str) -> Path:
+    """The folder that holds the run of `key`, or where it is to be made (`runs / name`).
+
+    In order: `name` itself; the bare-hash folder of runs made before readable names
+    (`runs/<key>`); the same run trained for another table (`*-<key[:8]>`, not another run whose
+    key shares the 8 characters: a finished run's result.json names its full key).
+    """
+    for folder in (runs / name, runs / key):
+        if folder.is_dir():
+            return folder
+    for folder in sorted(runs.glob(f"*-{key[:8]}")):
+        result = folder / RESULT_FILE
+        if folder.is_dir() and (not result.is_file() or json.loads(result.read_text()).get("key") == key):
+            return folder
+    return runs / name
+
+
 def decoder_key(exp: ExperimentConfig) -> str | None:
     """Name of the LM decoder an experiment asks for (None: greedy only)."""
     if not exp.lm:
@@ -171,8 +204,8 @@ def run_experiment(exp: ExperimentConfig, log_root: str | Path = "logs/asr_exper
     for row, seed in tqdm(jobs, desc=f"{exp.name} rows", unit="run", disable=not train):
         cfg, test_splits = row_config(exp, row, seed)
         key = run_key(cfg, test_splits)
-        cfg.stage, cfg.name = f"{runs.name}", key
-        run_dir = runs / key
+        run_dir = find_run(runs, run_name(exp, row, seed, key), key)
+        cfg.stage, cfg.name = runs.name, run_dir.name  # the folder's own name: a resumed run keeps it
         result_path = run_dir / RESULT_FILE
         if result_path.is_file():
             result = json.loads(result_path.read_text())

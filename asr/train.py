@@ -224,15 +224,17 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
         result = evaluate(model, features, dev, tokenizer, device)
         run.metrics(step=step, epoch=epoch, dev_cer=result["cer"], dev_wer=result["wer"])
         run.info(f"step {step}: dev {cfg.data.dev_split} CER {result['cer']:.2%} WER {result['wer']:.2%}")
-        write_examples(run.dir / "examples.txt", step, result["refs"], result["hyps"])
+        log_examples(run, run.dir / "examples.txt", "dev/examples", step, result)
         if result["wer"] < best_wer:
             best_wer = result["wer"]
             save_checkpoint(best_path, checkpoint_state())
         save_checkpoint(last_path, checkpoint_state())
         records = read_metrics(run.metrics_path)
-        plot_curves(records, ["train_loss"], run.dir / "loss.png", title="CTC loss (train)", log_y=True)
-        plot_curves(records, ["dev_cer", "dev_wer"], run.dir / "error_rates.png", title=f"{cfg.data.dev_split}")
-        plot_curves(records, ["lr"], run.dir / "lr.png", title="learning rate")
+        plots = [plot_curves(records, ["train_loss"], run.dir / "loss.png", title="CTC loss (train)", log_y=True),
+                 plot_curves(records, ["dev_cer", "dev_wer"], run.dir / "error_rates.png", title=cfg.data.dev_split),
+                 plot_curves(records, ["lr"], run.dir / "lr.png", title="learning rate")]
+        for png in plots:
+            run.image(png, step)
 
     if main_process:
         params = sum(p.numel() for p in model.parameters())
@@ -315,11 +317,25 @@ def report_test(cfg: TrainConfig, checkpoint: Path, device: torch.device, run: R
     for split in cfg.data.test_splits:
         result = evaluate(model, features, eval_loader(cfg, tokenizer, split), tokenizer, device)
         run.metrics(step=-1, split=split, test_cer=result["cer"], test_wer=result["wer"])
-        write_examples(run.dir / f"examples_{Path(split).name}.txt", -1, result["refs"], result["hyps"])
+        name = Path(split).name  # a split may be given as a folder path
+        log_examples(run, run.dir / f"examples_{name}.txt", f"test/{name}/examples", -1, result)
         rows.append(f"| {split} | {len(result['refs'])} | {result['cer']:.2%} | {result['wer']:.2%} |")
     table = "\n".join(rows)
     (run.dir / "results.md").write_text(f"Greedy decoding, {checkpoint}\n\n{table}\n")
     run.info(f"test results ({checkpoint.name}, greedy):\n{table}\nlogs: {run.dir}")
+
+
+def log_examples(run: RunLog, path: Path, tag: str, step: int, result: dict) -> None:
+    """Append example transcripts of `result` to `path` (`write_examples`) and show the same block in
+    TensorBoard under `tag` at `step` (-1: the final results).
+
+    The block is read back from the file, so TensorBoard shows exactly what the file holds.
+    """
+    start = path.stat().st_size if path.exists() else 0
+    write_examples(path, step, result["refs"], result["hyps"])
+    with open(path, "rb") as f:
+        f.seek(start)
+        run.text(tag, f.read().decode("utf-8"), step)
 
 
 def check_init_from(cfg: TrainConfig) -> None:

@@ -1,6 +1,9 @@
 """Compare KWS checkpoints side by side: au-fa-fr, ratio to the first, paired bootstrap interval.
 
-    python -m kws.compare CKPT_REFERENCE CKPT ... [--root ROOT] [--splits testing]
+    python -m kws.compare CHECKPOINT... [--root DIR] [--split S ...] [--resamples N] [--threads N]
+
+The first checkpoint is the reference; --split takes one or more lists (testing by default), scored
+as one set of clips.
 
 The default test split is too small to judge a ratio such as "within 1.1x of the baseline": with
 65 keyword clips one hard clip can double a model's au-fa-fr. A larger held-out corpus does it:
@@ -9,14 +12,14 @@ the same distribution, so every split of it is unseen by models trained on the d
 
     ./run.sh data --root data/heldout --seed 1 --only speech_commands --scale 5
     ./run.sh kws_compare logs/kws_baseline/default/best.pt logs/kws_distill/student/best.pt \\
-        --root data/heldout/speech_commands --splits train validation testing
+        --root data/heldout/speech_commands --split train validation testing
 
 The interval resamples keyword and other clips separately (their counts stay fixed) and scores
 every model on the same resample, so the ratio's interval reflects which clips were drawn, not
 the models' independent luck. Where the first model's au-fa-fr is 0 (a perfect ranking) the ratio
 is undefined: "n/a" in the table, and such resamples are left out of the interval (counted).
 
-Bad input (a missing or non-KWS checkpoint, checkpoints for different keywords, a ROOT that is
+Bad input (a missing or non-KWS checkpoint, checkpoints for different keywords, a --root that is
 not a Speech Commands folder, splits that hold no keyword clips or no other clips) is one line
 `error: ...` and a non-zero exit.
 """
@@ -132,17 +135,24 @@ def fmt_ratio(value: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kws.compare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoints", type=Path, nargs="+", help="the first is the reference")
-    parser.add_argument("--root", default=None, help="Speech Commands folder (default: the first "
-                                                     "checkpoint's data.root)")
-    parser.add_argument("--splits", nargs="+", default=["testing"], choices=SPLITS)
-    parser.add_argument("--resamples", type=positive_int, default=300)
-    parser.add_argument("--threads", type=positive_int, default=2)
-    args = parser.parse_args(argv)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     usage="python -m kws.compare CHECKPOINT... [--root DIR] [--split S ...] "
+                                           "[--resamples N] [--threads N]")
+    parser.add_argument("checkpoints", type=Path, nargs="+", metavar="CHECKPOINT", help="the first is the reference")
+    parser.add_argument("--root", default=None, metavar="DIR", help="Speech Commands folder (default: the first "
+                                                                    "checkpoint's data.root)")
+    parser.add_argument("--split", dest="splits", nargs="+", default=["testing"], choices=SPLITS, metavar="S",
+                        help=f"one or more of {', '.join(SPLITS)}, scored together (default: testing)")
+    parser.add_argument("--resamples", type=positive_int, default=300, metavar="N", help="bootstrap resamples")
+    parser.add_argument("--threads", type=positive_int, default=2, metavar="N", help="torch threads")
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if extra[0] == "--splits":  # the flag's old name: say the new one rather than just refuse it
+            parser.error("--splits: the option is --split now (one or more splits: --split testing validation)")
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     for split in set(args.splits):
         if args.splits.count(split) > 1:  # its clips would count twice, as if drawn independently
-            parser.error(f"--splits: {split!r} given twice")
+            parser.error(f"--split: {split!r} given twice")
     try:
         return compare_checkpoints(args)
     except (CheckpointError, OSError, ValueError) as e:  # bad input; anything else is a bug: traceback

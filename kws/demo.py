@@ -1,23 +1,26 @@
 """Stream a file, the microphone or a demo track through a keyword spotter; plot and list detections.
 
-    python -m kws.demo [--checkpoint CKPT]               # demo track: test clips glued together
-    python -m kws.demo FILE.wav [--checkpoint CKPT] [--threshold 0.5]
-    python -m kws.demo --mic [--checkpoint CKPT]         # needs `pip install sounddevice`
+    python -m kws.demo [CHECKPOINT]                      # demo track: test clips glued together
+    python -m kws.demo [CHECKPOINT] --wav FILE.wav [--threshold 0.5] [--out PNG]
+    python -m kws.demo [CHECKPOINT] --mic                # needs `pip install sounddevice`
 
-CKPT defaults to logs/kws_baseline/default/best.pt (`common.artifacts.KWS_BASELINE`, what
-configs/kws/baseline.json trains). `./run.sh kws_stream` runs this command; the streaming itself is
-`kws.stream`.
+CHECKPOINT is a kws.train checkpoint, by default logs/kws_baseline/default/best.pt
+(`common.artifacts.KWS_BASELINE`, what configs/kws/baseline.json trains), or the TorchScript file
+`python -m kws.export` writes (logs/kws/detector.ts; with --wav or --mic: the demo track needs a
+checkpoint's keyword and data). `./run.sh kws_stream` runs this command; the detector is
+`kws.Detector` (`kws.detector`), the streaming itself `kws.stream`.
 
-Without a file, test clips of other words and of the keyword are glued into one track (seeded), so
-the plot can shade where the keyword really is. A detection fires when the probability reaches
-the threshold after having been below it, and not within `refractory` seconds of the previous
-detection, so one spoken keyword gives one detection. `--mic` streams from the microphone through
-`sounddevice` (optional, not in requirements.txt).
+Without --wav or --mic, test clips of other words and of the keyword are glued into one track
+(seeded; --root DIR: the Speech Commands folder, default the checkpoint's data.root), so the plot
+can shade where the keyword really is. A detection fires when the probability reaches the
+threshold after having been below it, and not within `refractory` seconds of the previous
+detection, so one spoken keyword gives one detection. The plot goes to --out PNG, by default next
+to the checkpoint. `--mic` streams from the microphone through `sounddevice` (optional, not in
+requirements.txt).
 """
 from __future__ import annotations
 
 import argparse
-import math
 import queue
 import sys
 import time
@@ -30,31 +33,22 @@ from common.artifacts import KWS_BASELINE
 from common.audio import load
 from common.checkpoint import CheckpointError
 from kws.data import glue_track
-from kws.model import load_kws_checkpoint
-from kws.stream import StreamingDetector, stream_wave
+from kws.detector import DetectionRule, Detector
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".pcm", ".raw")  # to catch `kws.demo FILE.wav` (old usage)
 
 
 def detect(times: torch.Tensor, probs: torch.Tensor, threshold: float, refractory: float
            ) -> list[tuple[float, float]]:
-    """(time s, peak probability) per detection.
+    """(time s, peak probability) per detection of a whole track: `kws.detector.DetectionRule`.
 
     A detection fires at a frame whose probability reaches `threshold` when the probability has
     been below the threshold since the previous detection and at least `refractory` seconds have
-    passed; its peak is the highest probability of the run of frames above the threshold. The
-    attention window keeps a keyword in view for a whole window, so the probability stays high
-    for about that long: the re-arming, not the refractory period alone, makes one keyword fire once.
+    passed; its peak is the highest probability of the run of frames above the threshold.
     """
-    detections: list[tuple[float, float]] = []
-    last, armed = -math.inf, True
-    for t, p in zip(times.tolist(), probs.tolist()):
-        if p < threshold:
-            armed = True
-        elif armed and t - last >= refractory:
-            detections.append((t, p))
-            last, armed = t, False
-        elif not armed:  # still in the run of frames of the last detection
-            detections[-1] = (last, max(detections[-1][1], p))
-    return detections
+    rule = DetectionRule(threshold, refractory)
+    rule.update(times, probs)
+    return [(d.time, d.probability) for d in rule.detections]
 
 
 def plot_stream(wave: torch.Tensor, sample_rate: int, times: torch.Tensor, probs: torch.Tensor,
@@ -90,8 +84,7 @@ def plot_stream(wave: torch.Tensor, sample_rate: int, times: torch.Tensor, probs
     return out_png
 
 
-def stream_microphone(detector: StreamingDetector, keyword: str, threshold: float, refractory: float,
-                      chunk: int) -> int:
+def stream_microphone(detector: Detector, keyword: str, chunk: int) -> int:
     """Print detections from the default input device until Ctrl-C; 1 when there is no microphone."""
     try:
         import sounddevice as sd
@@ -104,23 +97,15 @@ def stream_microphone(detector: StreamingDetector, keyword: str, threshold: floa
     except Exception:  # PortAudioError or ValueError, depending on the version
         print("--mic: no microphone found (sounddevice sees no input device)")
         return 1
-    sample_rate = detector.features.cfg.sample_rate
     blocks: queue.Queue[np.ndarray] = queue.Queue()
     detector.reset()
-    last, armed = -math.inf, True
-    print(f"listening for {keyword!r} at {sample_rate} Hz; Ctrl-C stops")
-    with sd.InputStream(samplerate=sample_rate, channels=1, dtype="float32", blocksize=chunk,
+    print(f"listening for {keyword!r} at {detector.sample_rate} Hz; Ctrl-C stops")
+    with sd.InputStream(samplerate=detector.sample_rate, channels=1, dtype="float32", blocksize=chunk,
                         callback=lambda data, frames, when, status: blocks.put(data[:, 0].copy())):
         try:
             while True:
-                first = detector.conv_frames
-                for offset, p in enumerate(detector.push(torch.from_numpy(blocks.get())).tolist()):
-                    t = detector.conv_frame_ready_at(first + offset) / sample_rate
-                    if p < threshold:
-                        armed = True
-                    elif armed and t - last >= refractory:
-                        print(f"{t:8.2f} s  {keyword}  p={p:.3f}", flush=True)
-                        last, armed = t, False
+                for detection in detector.push(blocks.get()):
+                    print(f"{detection.time:8.2f} s  {keyword}  p={detection.probability:.3f}", flush=True)
         except KeyboardInterrupt:
             pass
     return 0
@@ -128,19 +113,21 @@ def stream_microphone(detector: StreamingDetector, keyword: str, threshold: floa
 
 def run(args: argparse.Namespace) -> int:
     """Stream what `args` (from `main`'s parser) names; prints detections, writes the plot."""
-    ckpt = load_kws_checkpoint(args.checkpoint)
-    model, features = ckpt.model, ckpt.features
-    sample_rate, hop = features.cfg.sample_rate, features.cfg.hop_length
-    clip_frames = ckpt.clip_samples // hop + 1
-    window = args.window or (clip_frames - model.kernel_time) // model.stride_time + 1
-    detector = StreamingDetector(model, features, max_window_length=window, step_size=args.step)
+    detector = Detector.from_checkpoint(args.checkpoint, args.threshold, args.refractory, window=args.window,
+                                        step=args.step)
+    ckpt = detector.checkpoint  # None for an exported detector, which records no keyword or data
+    keyword = detector.keyword or "keyword"
     if args.mic:
-        return stream_microphone(detector, ckpt.keyword, args.threshold, args.refractory, args.chunk)
+        return stream_microphone(detector, keyword, args.chunk)
 
-    if args.file is not None:
-        wave, spans, words = load(args.file, sample_rate), [], []
-        title = f"{args.file.name}: p({ckpt.keyword!r})"
-        out = args.out or args.checkpoint.parent / f"stream_{args.file.stem}.png"
+    sample_rate = detector.sample_rate
+    if args.wav is not None:
+        wave, spans, words = load(args.wav, sample_rate), [], []
+        title = f"{args.wav.name}: p({keyword!r})"
+        out = args.out or args.checkpoint.parent / f"stream_{args.wav.stem}.png"
+    elif ckpt is None:
+        raise ValueError(f"{args.checkpoint}: an exported detector records no keyword or data, so it cannot "
+                         f"make the demo track: give --wav FILE or --mic, or a kws.train checkpoint")
     else:
         root = args.root or ckpt.config["data"]["root"]
         wave, spans, words = glue_track(root, ckpt.keyword, args.negatives, args.positives, sample_rate,
@@ -148,26 +135,27 @@ def run(args: argparse.Namespace) -> int:
         title = f"{len(words)} test clips of {root}, keyword {ckpt.keyword!r} shaded"
         out = args.out or args.checkpoint.parent / "stream_demo.png"
     started = time.perf_counter()
-    times, probs = stream_wave(detector, wave, args.chunk)
+    result = detector.run(wave, args.chunk)
     elapsed = time.perf_counter() - started
-    detections = detect(times, probs, args.threshold, args.refractory)
+    times, probs, detections = result.times, result.probabilities, result.detections
     seconds = wave.shape[0] / sample_rate
-    title += f" (window {window} conv frames, step {args.step})"
+    title += f" (window {detector.window} conv frames, step {detector.step})"
     plot_stream(wave, sample_rate, times, probs, out, threshold=args.threshold, spans=spans,
-                detections=detections, title=title)
+                detections=[(d.time, d.probability) for d in detections], title=title)
 
     if words:
         print("track: " + " ".join(w.upper() if w == ckpt.keyword else w for w in words))
     print(f"streamed {seconds:.1f} s in chunks of {args.chunk} samples: {len(probs)} conv frames, "
-          f"window {window}, step {args.step}, {elapsed:.2f} s on 1 thread (real-time factor "
+          f"window {detector.window}, step {detector.step}, {elapsed:.2f} s on 1 thread (real-time factor "
           f"{elapsed / seconds:.3f})")
     print(f"detections (p >= {args.threshold}, refractory {args.refractory} s): {len(detections)}")
-    for t, p in detections:
-        hit = next((f"in keyword clip {start:.0f}-{end:.0f} s" for start, end in spans if start <= t <= end + 0.5), "")
+    for d in detections:
+        hit = next((f"in keyword clip {start:.0f}-{end:.0f} s" for start, end in spans
+                    if start <= d.time <= end + 0.5), "")
         verdict = f"  {hit}" if hit else ("  false alarm" if spans else "")
-        print(f"  {t:7.2f} s  p={p:.3f}{verdict}")
+        print(f"  {d.time:7.2f} s  p={d.probability:.3f}{verdict}")
     if spans:
-        missed = [s for s in spans if not any(s[0] <= t <= s[1] + 0.5 for t, _ in detections)]
+        missed = [s for s in spans if not any(s[0] <= d.time <= s[1] + 0.5 for d in detections)]
         print(f"keyword clips: {len(spans)}, detected {len(spans) - len(missed)}, missed {len(missed)}")
     print(f"plot: {out}")
     return 0
@@ -176,28 +164,38 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kws.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("file", nargs="?", type=Path, help="audio file to stream (default: a demo track)")
-    parser.add_argument("--checkpoint", type=Path, default=Path(KWS_BASELINE),
-                        help="a kws.train checkpoint (default: %(default)s)")
-    parser.add_argument("--root", default=None, help="Speech Commands folder for the demo track "
-                        "(default: the checkpoint's data.root)")
-    parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--refractory", type=float, default=1.0, help="seconds after a detection "
-                        "in which the keyword cannot fire again")
-    parser.add_argument("--window", type=int, default=None,
-                        help="max_window_length in conv frames (default: one training clip)")
-    parser.add_argument("--step", type=int, default=1, help="streaming_step_size in conv frames")
-    parser.add_argument("--chunk", type=int, default=160, help="samples per pushed chunk")
-    parser.add_argument("--negatives", type=int, default=10)
-    parser.add_argument("--positives", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="PNG path (default: next to the checkpoint)")
+    parser.add_argument("checkpoint", nargs="?", type=Path, default=Path(KWS_BASELINE), metavar="CHECKPOINT",
+                        help="a kws.train checkpoint or a kws.export detector.ts (default: %(default)s)")
+    parser.add_argument("--wav", type=Path, default=None, metavar="FILE",
+                        help="audio file to stream (any format and rate; default: the demo track)")
     parser.add_argument("--mic", action="store_true", help="stream from the microphone (sounddevice)")
+    parser.add_argument("--root", default=None, metavar="DIR", help="Speech Commands folder of the demo "
+                        "track (default: the checkpoint's data.root)")
+    parser.add_argument("--out", type=Path, default=None, metavar="PNG",
+                        help="plot path (default: next to the checkpoint)")
+    parser.add_argument("--threshold", type=float, default=0.5, metavar="T",
+                        help="keyword probability that fires a detection (default: %(default)s)")
+    parser.add_argument("--refractory", type=float, default=1.0, metavar="S", help="seconds after a detection "
+                        "in which the keyword cannot fire again")
+    parser.add_argument("--window", type=int, default=None, metavar="N",
+                        help="max_window_length in conv frames (default: one training clip)")
+    parser.add_argument("--step", type=int, default=1, metavar="N", help="streaming_step_size in conv frames")
+    parser.add_argument("--chunk", type=int, default=160, metavar="N", help="samples per pushed chunk")
+    parser.add_argument("--negatives", type=int, default=10, metavar="N", help="demo track: clips of other words")
+    parser.add_argument("--positives", type=int, default=2, metavar="N", help="demo track: clips of the keyword")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="demo track: which clips, in which order")
     args = parser.parse_args(argv)
+    if args.wav is not None and args.mic:
+        parser.error("--wav and --mic name two sources: give one")
+    if args.root is not None and (args.wav is not None or args.mic):
+        parser.error("--root is the data of the demo track; --wav and --mic stream something else")
+    if args.checkpoint.suffix.lower() in AUDIO_SUFFIXES:
+        parser.error(f"{args.checkpoint}: the first argument is the CHECKPOINT; stream an audio file with "
+                     f"--wav {args.checkpoint}")
     torch.set_num_threads(1)
     if not args.checkpoint.is_file():
         sys.exit(f"error: {args.checkpoint}: no such checkpoint (train one with python -m kws.train "
-                 f"configs/kws/baseline.json, or pass --checkpoint)")
+                 f"configs/kws/baseline.json, or give CHECKPOINT)")
     try:
         return run(args)
     except (CheckpointError, ValueError, FileNotFoundError) as e:  # AudioError is a ValueError

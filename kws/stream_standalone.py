@@ -6,7 +6,8 @@ DETECTOR.ts is what `python -m kws.export` writes (features, model and streaming
 TorchScript file). FILE.wav: 16-bit PCM, mono, at the detector's sample rate (16 kHz). The audio
 is pushed in chunks of `--chunk` samples, as a microphone would deliver it; a detection fires
 when the keyword probability reaches the threshold after having been below it, at most once per
-`--refractory` seconds (the rule of `python -m kws.demo`, which prints the same detections).
+`--refractory` seconds (the rule of `kws.Detector` and `python -m kws.demo`, which print the same
+detections).
 """
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ def stream(detector: torch.jit.ScriptModule, samples: torch.Tensor, chunk: int) 
 
 
 def detections(times: list[float], probs: torch.Tensor, threshold: float, refractory: float) -> list[tuple[float, float]]:
-    """(time s, peak probability) per detection: `kws.demo.detect`'s rule, restated here so this
-    script needs no project code. A detection fires when the probability reaches the threshold,
+    """(time s, peak probability) per detection: the rule of `kws.Detector` (`kws.detector.DetectionRule`),
+    restated here so this script needs no project code. A detection fires when the probability reaches the threshold,
     has been below it since the last detection, and `refractory` seconds have passed."""
     found: list[tuple[float, float]] = []
     last, armed = -float("inf"), True

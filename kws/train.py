@@ -228,10 +228,12 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False, 
             save_checkpoint(best_path, checkpoint_state())
         save_checkpoint(last_path, checkpoint_state())
         records = read_metrics(run.metrics_path)
-        plot_curves(records, ["train_loss", "epoch_train_loss"], run.dir / "loss.png",
-                    title="cross-entropy (train)", log_y=True)
-        plot_curves(records, ["val_au_fa_fr"], run.dir / "au_fa_fr.png", x="epoch",
-                    title="au-fa-fr (validation)", log_y=True)
+        plots = [plot_curves(records, ["train_loss", "epoch_train_loss"], run.dir / "loss.png",
+                             title="cross-entropy (train)", log_y=True),
+                 plot_curves(records, ["val_au_fa_fr"], run.dir / "au_fa_fr.png", x="epoch",
+                             title="au-fa-fr (validation)", log_y=True)]
+        for png in plots:
+            run.image(png, step)
 
     run.info(f"training done: {epoch} epochs, {step} steps, {train_seconds / 60:.1f} min of training "
              f"(without validation), best.pt: epoch {best_epoch} (select={cfg.select}), validation "
@@ -258,7 +260,8 @@ def report_best(cfg: TrainConfig, best_path: Path, device: torch.device, run: Ru
         curves[f"{split} ({metric:.2e})"] = (fa, fr)
         rows.append(f"| {split} | {len(labels)} | {int(labels.sum())} | {metric:.3e} |")
         run.metrics(step=-1, epoch=state["epoch"], split=split, best_au_fa_fr=metric)
-    plot_fa_fr(curves, run.dir / "fa_fr.png", f"best.pt (epoch {state['epoch']}), keyword {cfg.data.keyword!r}")
+    title = f"best.pt (epoch {state['epoch']}), keyword {cfg.data.keyword!r}"
+    run.image(plot_fa_fr(curves, run.dir / "fa_fr.png", title), -1)  # -1: with the final results
     example, _ = features(torch.zeros(1, clip_samples, device=device))
     cost = costs.measure(model, example)
     run.metrics(step=-1, epoch=state["epoch"], **cost.as_dict())

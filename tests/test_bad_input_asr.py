@@ -30,6 +30,7 @@ from common.config import from_dict, to_dict
 from kws.model import CRNN, ModelConfig as KwsModelConfig
 from kws.train import TrainConfig as KwsTrainConfig
 from conftest import tone_wave, write_tone_librispeech
+from test_eval_outputs import write_plain_folder
 from test_transcribe import tiny_checkpoint
 
 MAINS = {"evaluate": evaluate.main, "transcribe": transcribe.main, "lm_tune": lm_tune.main}
@@ -124,6 +125,12 @@ def world(tmp_path_factory, tone_corpus) -> dict[str, Path]:
     paths["empty_cache"] = root / "empty_cache.pt"
     evaluate.save_log_probs(paths["empty_cache"], [], [], CharTokenizer("abcdefghijklmnopqrstuvwxyz' ").to_dict())
     paths.update(_librispeech_sets(root / "sets"))
+    # Plain folders of audio + same-named .txt: one good, one with a bad pair of each kind, one all bad.
+    paths["plain"] = write_plain_folder(root / "plain", {"a": "red cat", "b": "big dog"})
+    paths["plain_some_bad"] = write_plain_folder(root / "plain_some_bad", {
+        "a": "red cat", "b": "sun top", "no_text": None, "no_audio": ("dog", None),
+        "latin1": "CAFÉ".encode("latin-1")})
+    paths["plain_all_bad"] = write_plain_folder(root / "plain_all_bad", {"x": None, "y": None})
     return paths
 
 
@@ -135,50 +142,84 @@ def row(name, cli, argv, expect, *needles, xfail=None):
 
 MATRIX = [
     # -- asr.evaluate: what is scored
-    row("empty_folder", "evaluate", ["{ckpt}", "{empty}", *GREEDY], "error", "{empty}", "0 utterances read"),
-    row("latin1_transcripts", "evaluate", ["{ckpt}", "{latin1}", *GREEDY], "error", "{latin1}",
+    row("empty_folder", "evaluate", ["{ckpt}", "--split", "{empty}", *GREEDY], "error", "{empty}", "0 utterances read"),
+    row("latin1_transcripts", "evaluate", ["{ckpt}", "--split", "{latin1}", *GREEDY], "error", "{latin1}",
         "0 utterances read", "2 unreadable transcript lines"),
-    row("transcripts_without_audio", "evaluate", ["{ckpt}", "{no_audio}", *GREEDY], "error", "{no_audio}",
+    row("transcripts_without_audio", "evaluate", ["{ckpt}", "--split", "{no_audio}", *GREEDY], "error", "{no_audio}",
         "0 utterances read", "transcript lines without audio"),
-    row("all_audio_unreadable", "evaluate", ["{ckpt}", "{bad_audio}", *GREEDY], "error", "{bad_audio}",
+    row("all_audio_unreadable", "evaluate", ["{ckpt}", "--split", "{bad_audio}", *GREEDY], "error", "{bad_audio}",
         "0 utterances scored", "unreadable audio"),
-    row("unknown_split_name", "evaluate", ["{ckpt}", "dev-cleen", *GREEDY], "error", "dev-cleen", "no such split"),
-    row("missing_folder", "evaluate", ["{ckpt}", "{nowhere}/", *GREEDY], "error", "{nowhere}", "no such folder"),
-    row("file_as_split", "evaluate", ["{ckpt}", "{text}", *GREEDY], "error", "{text}", "no such folder"),
-    row("missing_root", "evaluate", ["{ckpt}", "test-clean", "--root", "{nowhere}", *GREEDY], "error", "{nowhere}"),
-    row("one_latin1_line", "evaluate", ["{ckpt}", "{one_latin1}", *GREEDY], "skip",
+    row("unknown_split_name", "evaluate", ["{ckpt}", "--split", "dev-cleen", *GREEDY], "error", "dev-cleen",
+        "no such split"),
+    row("missing_folder", "evaluate", ["{ckpt}", "--split", "{nowhere}/", *GREEDY], "error", "{nowhere}",
+        "no such folder"),
+    row("file_as_split", "evaluate", ["{ckpt}", "--split", "{text}", *GREEDY], "error", "{text}", "no such folder"),
+    row("missing_root", "evaluate", ["{ckpt}", "--split", "test-clean", "--root", "{nowhere}", *GREEDY], "error",
+        "{nowhere}"),
+    row("one_latin1_line", "evaluate", ["{ckpt}", "--split", "{one_latin1}", *GREEDY], "skip",
         r"skipped 2 of 4 utterances in \S*one_latin1: 1 unreadable transcript lines"),
-    row("accents_and_digits", "evaluate", ["{ckpt}", "{accents}", *GREEDY], "skip",
+    row("accents_and_digits", "evaluate", ["{ckpt}", "--split", "{accents}", *GREEDY], "skip",
         r"accents: 2 of 3 transcripts lose characters outside the alphabet .*: 'é' x1, '3' x1, '4' x1, '2' x1"
         r" \(1 left empty; first: \S+-0000 \"CAFÉ AT 3 O'CLOCK\"\)"),
-    row("beam_and_lm", "evaluate", ["{ckpt}", "test-clean", "--beam", "2", "--lm", "{lm}", *FAST], "success"),
+    row("plain_folder", "evaluate", ["{ckpt}", "--split", "{plain}", *GREEDY], "success"),
+    row("plain_folder_bad_pairs", "evaluate", ["{ckpt}", "--split", "{plain_some_bad}", *GREEDY], "skip",
+        r"skipped 3 of 5 utterances in \S*plain_some_bad: 1 unreadable transcripts \(first: \S*latin1.txt\), "
+        r"1 audio files without transcript \(first: \S*no_text.wav\), "
+        r"1 transcripts without audio \(first: \S*no_audio.txt\)"),
+    row("plain_folder_no_transcripts", "evaluate", ["{ckpt}", "--split", "{plain_all_bad}", *GREEDY], "error",
+        "{plain_all_bad}", "0 utterances read", "2 audio files without transcript"),
+    row("beam_and_lm", "evaluate", ["{ckpt}", "--split", "test-clean", "--beam", "2", "--lm", "{lm}", *FAST],
+        "success"),
+    row("out_folder", "evaluate", ["{ckpt}", "--split", "test-clean", "{plain}", "--out", "{tmp}/out", *GREEDY],
+        "success"),
+    row("file_as_out", "evaluate", ["{ckpt}", "--split", "test-clean", "--out", "{text}", *GREEDY], "error",
+        "{text}", "--out is not a folder"),
+    row("out_below_a_file", "evaluate", ["{ckpt}", "--split", "test-clean", "--out", "{text}/out", *GREEDY],
+        "error", "{text}/out", "is a file"),
+    row("positional_split", "evaluate", ["{ckpt}", "test-clean", *GREEDY], "usage", "--split test-clean"),
+    row("split_twice", "evaluate", ["{ckpt}", "--split", "test-clean", "test-clean"], "usage", "--split",
+        "'test-clean' given twice"),
     # -- asr.evaluate: options, checkpoint, LM
-    row("negative_beam", "evaluate", ["{ckpt}", "test-clean", "--beam", "-3"], "usage", "--beam"),
-    row("negative_alpha", "evaluate", ["{ckpt}", "test-clean", "--lm", "{lm}", "--alpha", "-1"], "usage", "--alpha"),
-    row("nan_beta", "evaluate", ["{ckpt}", "test-clean", "--lm", "{lm}", "--beta", "nan"], "usage", "--beta"),
-    row("text_as_lm", "evaluate", ["{ckpt}", "test-clean", "--lm", "{text}"], "error", "{text}", "not an ARPA"),
-    row("empty_lm", "evaluate", ["{ckpt}", "test-clean", "--lm", "{empty_file}"], "error", "{empty_file}",
-        "not an ARPA", "empty"),
-    row("binary_lm", "evaluate", ["{ckpt}", "test-clean", "--lm", "{binary}"], "error", "{binary}", "not an ARPA"),
-    row("truncated_lm", "evaluate", ["{ckpt}", "test-clean", "--lm", "{truncated_lm}"], "error", "{truncated_lm}",
+    row("negative_beam", "evaluate", ["{ckpt}", "--split", "test-clean", "--beam", "-3"], "usage", "--beam"),
+    row("negative_alpha", "evaluate", ["{ckpt}", "--split", "test-clean", "--lm", "{lm}", "--alpha", "-1"], "usage",
+        "--alpha"),
+    row("nan_beta", "evaluate", ["{ckpt}", "--split", "test-clean", "--lm", "{lm}", "--beta", "nan"], "usage",
+        "--beta"),
+    row("text_as_lm", "evaluate", ["{ckpt}", "--split", "test-clean", "--lm", "{text}"], "error", "{text}",
         "not an ARPA"),
-    row("latin1_lm", "evaluate", ["{ckpt}", "test-clean", "--lm", "{latin1_lm}", *FAST], "error", "{latin1_lm}",
-        "not UTF-8"),
-    row("folder_as_lm", "evaluate", ["{ckpt}", "test-clean", "--lm", "{root}"], "error", "{root}"),
-    row("missing_lm", "evaluate", ["{ckpt}", "test-clean", "--lm", "{nowhere}"], "error", "{nowhere}", "not found"),
-    row("bad_tuned_json", "evaluate", ["{ckpt}", "test-clean", "--lm", "{bad_tuned_lm}"], "error",
+    row("empty_lm", "evaluate", ["{ckpt}", "--split", "test-clean", "--lm", "{empty_file}"], "error", "{empty_file}",
+        "not an ARPA", "empty"),
+    row("binary_lm", "evaluate", ["{ckpt}", "--split", "test-clean", "--lm", "{binary}"], "error", "{binary}",
+        "not an ARPA"),
+    row("truncated_lm", "evaluate", ["{ckpt}", "--split", "test-clean", "--lm", "{truncated_lm}"], "error",
+        "{truncated_lm}", "not an ARPA"),
+    row("latin1_lm", "evaluate", ["{ckpt}", "--split", "test-clean", "--lm", "{latin1_lm}", *FAST], "error",
+        "{latin1_lm}", "not UTF-8"),
+    row("folder_as_lm", "evaluate", ["{ckpt}", "--split", "test-clean", "--lm", "{root}"], "error", "{root}"),
+    row("missing_lm", "evaluate", ["{ckpt}", "--split", "test-clean", "--lm", "{nowhere}"], "error", "{nowhere}",
+        "not found"),
+    row("bad_tuned_json", "evaluate", ["{ckpt}", "--split", "test-clean", "--lm", "{bad_tuned_lm}"], "error",
         "words.tuned.json"),
-    row("folder_as_checkpoint", "evaluate", ["{root}", "test-clean"], "error", "{root}"),
-    row("kws_checkpoint", "evaluate", ["{kws_ckpt}", "test-clean"], "error", "{kws_ckpt}", "not an ASR"),
-    row("log_probs_cache_as_checkpoint", "evaluate", ["{empty_cache}", "test-clean"], "error", "{empty_cache}",
-        "not an ASR"),
-    row("text_as_checkpoint", "evaluate", ["{text}", "test-clean"], "error", "{text}", "not a readable checkpoint"),
-    row("checkpoint_without_config", "evaluate", ["{no_config_ckpt}", "test-clean"], "error", "{no_config_ckpt}"),
+    row("folder_as_checkpoint", "evaluate", ["{root}", "--split", "test-clean"], "error", "{root}"),
+    row("kws_checkpoint", "evaluate", ["{kws_ckpt}", "--split", "test-clean"], "error", "{kws_ckpt}", "not an ASR"),
+    row("log_probs_cache_as_checkpoint", "evaluate", ["{empty_cache}", "--split", "test-clean"], "error",
+        "{empty_cache}", "not an ASR"),
+    row("text_as_checkpoint", "evaluate", ["{text}", "--split", "test-clean"], "error", "{text}",
+        "not a readable checkpoint"),
+    row("checkpoint_without_config", "evaluate", ["{no_config_ckpt}", "--split", "test-clean"], "error",
+        "{no_config_ckpt}"),
     # -- asr.transcribe
     row("json_hundreds_of_tokens", "transcribe", ["{ckpt}", "{long_wav}", "--json"], "success"),
     row("short_and_silent_audio", "transcribe", ["{ckpt}", "{short_wav}", "{silent_wav}", "--json"], "success"),
     row("text_as_audio", "transcribe", ["{ckpt}", "{not_audio}", "{wav}"], "partial", "{not_audio}"),
-    row("folder_as_audio", "transcribe", ["{ckpt}", "{root}", "{wav}"], "partial", "{root}"),
+    row("folder_without_audio", "transcribe", ["{ckpt}", "{empty}", "{wav}"], "partial", "{empty}", "no audio files"),
+    row("librispeech_root_as_folder", "transcribe", ["{ckpt}", "{corpus}", "{wav}"], "partial", "{corpus}",
+        "subfolders are not read"),
+    row("plot_into_out", "transcribe", ["{ckpt}", "{wav}", "--plot", "--out", "{tmp}/plots", "--json"], "success"),
+    row("out_without_plot", "transcribe", ["{ckpt}", "{wav}", "--out", "{tmp}/plots"], "usage", "--plot"),
+    row("file_as_out", "transcribe", ["{ckpt}", "{wav}", "--plot", "--out", "{text}"], "error", "{text}",
+        "not a folder"),
+    row("alpha_without_lm", "transcribe", ["{ckpt}", "{wav}", "--alpha", "0.5"], "usage", "--alpha", "--lm"),
     row("missing_audio", "transcribe", ["{ckpt}", "{nowhere}", "{wav}"], "partial", "{nowhere}"),
     row("empty_audio_file", "transcribe", ["{ckpt}", "{empty_file}", "{wav}"], "partial", "{empty_file}"),
     row("nan_audio", "transcribe", ["{ckpt}", "{nan_wav}", "{wav}"], "partial", "{nan_wav}"),
@@ -203,6 +244,8 @@ MATRIX = [
         "{bad_audio}", "0 utterances scored"),
     row("unknown_split_name", "lm_tune", ["{ckpt}", "--lm", "{lm}", "--split", "dev-cleen", *GRID], "error",
         "dev-cleen"),
+    row("plain_folder_no_transcripts", "lm_tune", ["{ckpt}", "--lm", "{lm}", "--split", "{plain_all_bad}", *GRID],
+        "error", "{plain_all_bad}", "0 utterances read", "audio files without transcript"),
     row("text_as_lm", "lm_tune", ["{ckpt}", "--lm", "{text}", *GRID], "error", "{text}", "not an ARPA"),
     row("empty_lm", "lm_tune", ["{ckpt}", "--lm", "{empty_file}", *GRID], "error", "{empty_file}", "not an ARPA"),
     row("binary_lm", "lm_tune", ["{ckpt}", "--lm", "{binary}", *GRID], "error", "{binary}", "not an ARPA"),
@@ -221,6 +264,7 @@ MATRIX = [
     row("kws_checkpoint", "lm_tune", ["{kws_ckpt}", "--lm", "{lm}", *GRID], "error", "{kws_ckpt}", "not an ASR"),
     row("cache_written_and_tuned", "lm_tune", ["{ckpt}", "--lm", "{tmp}/words.arpa", "--split", "dev-clean",
                                                "--log-probs", "{tmp}/dev.pt", *GRID], "success"),
+    row("plain_folder", "lm_tune", ["{ckpt}", "--lm", "{tmp}/words.arpa", "--split", "{plain}", *GRID], "success"),
 ]
 
 
@@ -257,7 +301,7 @@ def test_bad_input(cli, argv, expect, needles, world, tmp_path, monkeypatch, cap
         assert ": error: " in last and all(needle in last for needle in needles), err
     elif expect == "partial":
         assert code == 1
-        assert len(err.splitlines()) == 1 and err.startswith("error: ") and needles[0] in err
+        assert len(err.splitlines()) == 1 and err.startswith("error: ") and all(n in err for n in needles), err
         assert [line.split("\t")[0] for line in out.splitlines()] == [places["wav"]]
     else:
         assert code in (0, None), code

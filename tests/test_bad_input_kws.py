@@ -80,7 +80,7 @@ class Case:
         return str(self.tmp / name)
 
     def eval_argv(self, *extra: str, root: Path | None = None) -> list[str]:
-        return [self.ckpt, str(root or self.root), "--runs", "2", "--out", str(self.out), *extra]
+        return [self.ckpt, "--root", str(root or self.root), "--runs", "2", "--out", str(self.out), *extra]
 
     def compare_argv(self, *checkpoints: str, root: Path | None = None, extra: tuple[str, ...] = ()) -> list[str]:
         return [*(checkpoints or (self.ckpt, self.ckpt)), "--root", str(root or self.root),
@@ -116,6 +116,12 @@ def eval_json(case: Case) -> dict:
 def evaluate_ok(case: Case, stdout: str) -> None:
     result = eval_json(case)
     assert (result["clips"], result["positives"], result["skipped"]) == (8, 2, 0)
+
+
+def evaluate_ok_with_plot(case: Case, stdout: str) -> None:
+    evaluate_ok(case, stdout)
+    assert sorted(p.name for p in case.out.iterdir()) == ["attention_testing.png", "eval.json", "fa_fr.png",
+                                                          "scores.csv"]
 
 
 def two_missing_counted(case: Case, stdout: str) -> None:
@@ -285,6 +291,12 @@ def default_root_missing(case: Case) -> list[str]:
     return [ckpt, "--runs", "2", "--out", str(case.out)]
 
 
+def positional_root(case: Case) -> list[str]:
+    """The corpus folder where it used to go: a positional argument after the checkpoint."""
+    case.tree()
+    return [case.ckpt, str(case.root), "--runs", "2"]
+
+
 def no_keyword_in_testing(case: Case) -> Path:
     return case.testing_list(lambda e: not is_keyword(e))
 
@@ -293,6 +305,7 @@ E, C = evaluate.main, compare.main
 ROWS = [
     # --- kws.evaluate: the corpus folder
     Row("eval-ok", E, evaluate_on(Case.tree), "ok", check=evaluate_ok),
+    Row("eval-ok-with-plot", E, evaluate_on(Case.tree, "--plot", "3"), "ok", check=evaluate_ok_with_plot),
     Row("eval-no-keyword-clips", E, evaluate_on(no_keyword_in_testing), "error",
         lambda c: [str(c.root), "testing", "6 clips, 0 of them 'sheila'"]),
     Row("eval-only-keyword-clips", E, evaluate_on(lambda c: c.testing_list(is_keyword)), "error",
@@ -345,9 +358,11 @@ ROWS = [
     Row("eval-batch-size-0", E, usage(E, "--batch-size", "0"), "usage", lambda c: ["--batch-size"]),
     Row("eval-threads-0", E, usage(E, "--threads", "0"), "usage", lambda c: ["--threads"]),
     Row("eval-unknown-split", E, usage(E, "--split", "test"), "usage", lambda c: ["--split", "'test'"]),
+    Row("eval-plot-0", E, usage(E, "--plot", "0"), "usage", lambda c: ["--plot", "'0'"]),
+    Row("eval-positional-root", E, positional_root, "usage", lambda c: ["--root", str(c.root)]),
     # --- kws.compare
     Row("compare-ok", C, compare_on(Case.tree), "ok", check=table_printed),
-    Row("compare-union-of-splits", C, compare_on(no_keyword_in_testing, "--splits", "testing", "validation"),
+    Row("compare-union-of-splits", C, compare_on(no_keyword_in_testing, "--split", "testing", "validation"),
         "ok", check=table_with_note),
     Row("compare-no-keyword-clips", C, compare_on(no_keyword_in_testing), "error",
         lambda c: [str(c.root), "testing", "6 clips, 0 of them 'sheila'"]),
@@ -368,9 +383,11 @@ ROWS = [
         lambda c: [str(c.tmp / "foreign.pt"), "not a KWS checkpoint"]),
     Row("compare-other-keyword", C, compare_with(lambda c: c.checkpoint("yes.pt", lambda s: set_keyword(s, "yes"))),
         "error", lambda c: [str(c.tmp / "yes.pt"), "'yes'", "'sheila'"]),
-    Row("compare-unknown-split", C, usage(C, "--splits", "testing", "dev"), "usage", lambda c: ["--splits", "'dev'"]),
-    Row("compare-split-twice", C, usage(C, "--splits", "testing", "testing"), "usage",
-        lambda c: ["--splits", "'testing'"]),
+    Row("compare-unknown-split", C, usage(C, "--split", "testing", "dev"), "usage", lambda c: ["--split", "'dev'"]),
+    Row("compare-split-twice", C, usage(C, "--split", "testing", "testing"), "usage",
+        lambda c: ["--split", "'testing'"]),
+    Row("compare-old-splits-flag", C, usage(C, "--splits", "testing"), "usage",
+        lambda c: ["--splits", "--split now"]),
     Row("compare-resamples-0", C, usage(C, "--resamples", "0"), "usage", lambda c: ["--resamples", "'0'"]),
     Row("compare-threads-0", C, usage(C, "--threads", "0"), "usage", lambda c: ["--threads", "'0'"]),
 ]

@@ -32,11 +32,13 @@ class FakeTrainer:
     """Stands in for train_and_score: records calls, returns error rates from the config."""
 
     def __init__(self):
-        self.calls = []
+        self.calls, self.run_dirs = [], []
 
     def __call__(self, cfg, test_splits, run_dir, exp):
         assert cfg.max_steps == exp.max_steps and cfg.data.test_splits == []  # the runner's budget
+        assert (cfg.stage, cfg.name) == ("runs", run_dir.name)  # asr.train writes into run_dir
         self.calls.append((cfg.features.kind, cfg.seed))
+        self.run_dirs.append(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         cer = CER[cfg.features.kind] + 0.02 * cfg.seed
         greedy = {"greedy": {"cer": cer, "wer": 2 * cer}}
@@ -78,6 +80,41 @@ def test_runs_once_per_row_and_seed_then_skips(files):
     assert len(bigger.calls) == 4
 
 
+def key_of(exp, row_name, seed):
+    (row,) = [r for r in exp.rows if r.name == row_name]
+    return experiments.run_key(*experiments.row_config(exp, row, seed))
+
+
+def test_run_folders_are_named_experiment_row_seed_hash(files):
+    root, features, _ = files
+    exp = experiments.load_experiment(features)
+    experiments.run_experiment(exp, root / "logs", runner=FakeTrainer())
+    assert sorted(p.name for p in (root / "logs" / "runs").iterdir()) == sorted(
+        f"features-{row}-s{seed}-{key_of(exp, row, seed)[:8]}" for row in ("mfcc", "logmel") for seed in (0, 1))
+    assert experiments.run_name(exp, experiments.RowConfig(name="a/b"), 2, "0123456789ab") == "features-a_b-s2-01234567"
+
+
+def test_runs_in_bare_hash_folders_of_before_are_reused_where_they_are(files):
+    root, features, _ = files
+    exp = experiments.load_experiment(features)
+    runs = root / "logs" / "runs"
+    finished, unfinished = key_of(exp, "mfcc", 0), key_of(exp, "mfcc", 1)
+    result = {"params": 1_000_000, "train_seconds": 60.0, "steps": 7, "row": "mfcc", "seed": 0, "key": finished,
+              "splits": {"dev": {"greedy": {"cer": 0.7, "wer": 0.9}},
+                         "eval_clean": {"greedy": {"cer": 0.6, "wer": 0.8}}}}
+    (runs / finished).mkdir(parents=True)
+    _write(runs / finished / "result.json", result)
+    (runs / unfinished).mkdir()  # interrupted: resumes in its folder, under its name (last.pt holds it)
+
+    trainer = FakeTrainer()
+    table = experiments.run_experiment(exp, root / "logs", runner=trainer)
+    assert ("mfcc", 0) not in trainer.calls and len(trainer.calls) == 3
+    assert runs / unfinished in trainer.run_dirs
+    assert "| mfcc | 2/2 | 61.0 ± 9.0 |" in table  # dev CER of the finished old run (70%) and the other (52%)
+    assert (runs / finished / "result.json").is_file() and (runs / unfinished / "result.json").is_file()
+    assert len(list(runs.iterdir())) == 4  # no second folder for either old run
+
+
 def test_shared_runs_and_lm_decoding(files):
     root, features, with_lm = files
     trainer = FakeTrainer()
@@ -85,6 +122,7 @@ def test_shared_runs_and_lm_decoding(files):
     lm_exp = experiments.load_experiment(with_lm)
     table = experiments.run_experiment(lm_exp, root / "logs", runner=trainer, rescore=fake_rescore)
     assert len(trainer.calls) == 4  # ds2 is the logmel run of the features table: not trained again
+    assert not list((root / "logs" / "runs").glob("with_lm-*"))  # found by its hash, under the first name
     assert "| ds2 | 2/2 | 41.0 ± 1.0 |" in table
     assert "| ds2 + LM | 2/2 | 20.5 ± 0.5 | 10.0 ± 0.0 |" in table
 
@@ -142,6 +180,7 @@ def test_real_trainer_on_a_tiny_korean_corpus_stops_at_max_steps(tmp_path):
         "name": "tiny", "base": "base.json", "rows": [{"name": "ds2"}], "seeds": [0], "max_steps": 3}))
     table = experiments.run_experiment(exp, tmp_path / "logs")
     (run_dir,) = (tmp_path / "logs" / "runs").iterdir()
+    assert run_dir.name.startswith("tiny-ds2-s0-") and list(run_dir.glob("events.out.tfevents.*"))
     state = load_checkpoint(run_dir / "last.pt")
     assert state["step"] == 3  # 4 batches per epoch, 50 epochs: max_steps decides
     # the vocabulary: the cleaned transcripts' characters (세 시에 봐 ...), no annotation left

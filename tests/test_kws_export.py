@@ -45,6 +45,7 @@ def exported(tmp_path_factory) -> tuple[CRNN, Path, int]:
     return model, export(model, FEATURES, window, tmp_path_factory.mktemp("export") / "detector.ts"), window
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")  # see kws/export.py
 @pytest.mark.parametrize("chunk", [160, 333, 5000])
 def test_exported_detector_matches_the_in_project_stream(exported, chunk):
     sys.path.insert(0, str(PROJECT / "kws"))  # the standalone script is not part of the package API

@@ -30,14 +30,15 @@ def test_training_writes_checkpoints_metrics_and_plots_and_evaluate_reads_them(t
     best = load_checkpoint(run_dir / "best.pt")
     assert best["best_au_fa_fr"] == min(r["val_au_fa_fr"] for r in per_epoch)
 
-    assert evaluate.main([str(run_dir / "best.pt"), str(root), "--runs", "3", "--out", str(tmp_path / "eval")]) == 0
+    assert evaluate.main([str(run_dir / "best.pt"), "--root", str(root), "--runs", "3",
+                          "--out", str(tmp_path / "eval")]) == 0
     printed = capsys.readouterr().out
     assert "au-fa-fr" in printed and "MACs per clip" in printed
     result = json.loads((tmp_path / "eval" / "eval.json").read_text())
     assert (result["clips"], result["positives"], result["split"]) == (8, 2, "testing")
 
     # The streaming demo runs end to end on the checkpoint (a track of 3 + 1 test clips).
-    assert demo.main(["--checkpoint", str(run_dir / "best.pt"), "--negatives", "3", "--positives", "1",
+    assert demo.main([str(run_dir / "best.pt"), "--negatives", "3", "--positives", "1",
                       "--out", str(tmp_path / "demo.png")]) == 0
     assert (tmp_path / "demo.png").is_file()
     assert "detections" in capsys.readouterr().out

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr import evaluate, lm_tune, transcribe
+from asr import evaluate, lm_tune, transcribe, transcriber
 from asr.decode import token_words
 from asr.lm import train_kneser_ney, tuned_path, write_arpa
 from asr.config import TrainConfig
@@ -111,6 +111,57 @@ def test_transcribe_json_aligns_hundreds_of_tokens_and_goes_on_to_the_next_file(
     assert times == sorted(times) and times[-1] <= long["duration"] + 0.05
 
 
+def test_transcribe_reads_the_audio_files_of_a_folder_in_name_order(tmp_path, audio_files, capsys):
+    # A folder of recordings with same-named transcripts (what asr.evaluate scores): the .txt files,
+    # hidden files and subfolders are not transcribed.
+    checkpoint = tmp_path / "tiny.pt"
+    tiny_checkpoint(checkpoint)
+    folder = tmp_path / "recordings"
+    (folder / "sub").mkdir(parents=True)
+    for name, source in [("b.wav", "wav"), ("a.FLAC", "flac"), ("sub/c.wav", "wav"), (".hidden.wav", "wav")]:
+        (folder / name).write_bytes(audio_files[source].read_bytes())
+    (folder / "b.txt").write_text("red cat sun\n")
+    transcribe.main([str(checkpoint), str(folder), str(audio_files["stereo"])])
+    printed = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    assert printed == [str(folder / "a.FLAC"), str(folder / "b.wav"), str(audio_files["stereo"])]
+
+
+def test_transcribe_plot_writes_a_png_per_file_into_out_or_the_current_folder(tmp_path, audio_files, capsys,
+                                                                              monkeypatch):
+    from PIL import Image
+
+    checkpoint = tmp_path / "tiny.pt"
+    tiny_checkpoint(checkpoint)
+    out = tmp_path / "plots" / "new"  # made when the first plot is written
+    files = [str(audio_files["wav"]), str(audio_files["flac"]), str(audio_files["stereo"])]
+    transcribe.main([str(checkpoint), *files, "--json", "--plot", "--out", str(out)])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # mono.wav and mono.flac share a stem: the second gets mono-2.png rather than overwriting the first.
+    assert [r["plot"] for r in records] == [str(out / "mono.png"), str(out / "mono-2.png"), str(out / "stereo44k.png")]
+    for record in records:
+        with Image.open(record["plot"]) as png:
+            assert png.width >= 900 and png.height >= 700
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    transcribe.main([str(checkpoint), files[0], "--plot"])
+    out_text, err = capsys.readouterr()
+    assert out_text == f"{files[0]}\t{records[0]['text']}\n" and err == "plot: mono.png\n"
+    assert sorted(p.name for p in cwd.iterdir()) == ["mono.png"]
+
+
+def test_plot_shows_the_likely_rows_of_a_large_vocabulary(tmp_path):
+    # A BPE vocabulary has hundreds of tokens: the posteriorgram keeps the blank and the likely ones.
+    rng = np.random.default_rng(0)
+    vocab = ["<blank>", *(f"▁w{i}" for i in range(150))]
+    log_probs = np.log(rng.dirichlet(np.full(len(vocab), 0.05), size=30) + 1e-9)
+    words = [transcriber.Word("w3", 0.1, 0.2, 0.5)]
+    analysis = transcriber.Analysis(transcriber.Transcript("w3", words, 0.6), rng.standard_normal((40, 61)),
+                                    log_probs, [4], np.where(np.arange(30) == 7, 0, -1), 0.01, 0.02)
+    png = transcribe.plot_analysis(analysis, vocab, "logmel", tmp_path / "bpe.png", "bpe")
+    assert png.stat().st_size > 10_000
+
+
 def test_word_timings_follow_the_alignment():
     # Frames of 40 ms: blank h i blank space blank o k k blank
     labels = [0, "h", "i", 0, " ", 0, "o", "k", "k", 0]
@@ -119,24 +170,24 @@ def test_word_timings_follow_the_alignment():
     log_probs[np.arange(len(ids)), ids] = np.log(0.99)
     log_probs[7, CHARS.index("k")] = np.log(0.5)  # a less certain frame lowers the word's confidence
     tokens = [CHARS.index(c) for c in "hi ok"]
-    words = transcribe.word_timings(log_probs, tokens, token_words(CHARS), frame_seconds=0.04)
-    assert [(w["word"], w["start"], w["end"]) for w in words] == [("hi", 0.04, 0.12), ("ok", 0.24, 0.36)]
-    assert words[0]["confidence"] == pytest.approx(0.99)
-    assert words[1]["confidence"] == pytest.approx((0.99 + 0.5 + 0.99) / 3, abs=1e-4)
+    words = transcriber.word_timings(log_probs, tokens, token_words(CHARS), frame_seconds=0.04)
+    assert [(w.word, w.start, w.end) for w in words] == [("hi", 0.04, 0.12), ("ok", 0.24, 0.36)]
+    assert words[0].confidence == pytest.approx(0.99)
+    assert words[1].confidence == pytest.approx((0.99 + 0.5 + 0.99) / 3, abs=1e-4)
 
 
 def test_output_frame_seconds_uses_the_model_stride(tmp_path):
     checkpoint = tmp_path / "tiny.pt"
     tiny_checkpoint(checkpoint)
     ckpt = load_asr_checkpoint(checkpoint)
-    assert transcribe.output_frame_seconds(ckpt.model, ckpt.features) == pytest.approx(0.02)  # hop 10 ms x stride 2
+    assert transcriber.output_frame_seconds(ckpt.model, ckpt.features) == pytest.approx(0.02)  # hop 10 ms x stride 2
 
 
 def test_evaluate_prints_greedy_beam_and_lm_rows(tmp_path, tone_corpus, lm_path, capsys):
     checkpoint = tmp_path / "tiny.pt"
     tiny_checkpoint(checkpoint, data_root=tone_corpus)
     tuned_path(lm_path).write_text(json.dumps({"alpha": 0.25, "beta": 2.0}))
-    evaluate.main([str(checkpoint), "test-clean", "--beam", "4", "--lm", str(lm_path), "--workers", "1"])
+    evaluate.main([str(checkpoint), "--split", "test-clean", "--beam", "4", "--lm", str(lm_path), "--workers", "1"])
     rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()[2:]]
     assert [r[1].strip() for r in rows] == ["greedy", "beam 4", "beam 4 + LM (alpha 0.25, beta 2)", "(acoustic model)"]
     assert all(r[0].strip() == "test-clean" and r[2].strip() == "6" for r in rows)
@@ -153,10 +204,14 @@ def test_lm_tune_saves_the_best_pair_next_to_the_lm_and_caches_log_probs(tmp_pat
     tuned = json.loads(tuned_path(lm_path).read_text())
     assert {"alpha", "beta", "wer", "cer", "grid", "split"} <= set(tuned) and len(tuned["grid"]) == 4
     assert tuned["wer"] == min(r["wer"] for r in tuned["grid"]) and tuned["split"] == "dev-clean"
+    assert tuned["checkpoint"] == str(checkpoint.absolute())  # what lm_decoder_config compares with
     assert cache.is_file() and "best: alpha" in capsys.readouterr().out
+    png = tuned_path(lm_path).with_suffix(".png")  # the grid as a heatmap, beside the JSON
+    assert png.name == "words.tuned.png" and png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     lm_tune.main([str(tmp_path / "no-such-checkpoint.pt"), *args])  # the cache stands in for the model
     assert json.loads(tuned_path(lm_path).read_text())["grid"] == tuned["grid"]
     tuned_path(lm_path).unlink()
+    png.unlink()
 
 
 def test_hypotheses_are_scored_as_the_text_they_stand_for():
