@@ -27,6 +27,7 @@ only over LM cache misses and over the final n-best.
 """
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -632,3 +633,17 @@ def forced_align(log_probs: np.ndarray, tokens: Sequence[int]) -> np.ndarray:
         # int(): `state - int8` is an int8 under NumPy 2, which overflows past state 127 (64 tokens).
         state -= int(back[t, state])
     return np.where(path % 2 == 1, path // 2, -1)
+
+
+def check_decoding(lm: str | os.PathLike | None, beam: int | None, alpha: float | None, beta: float | None,
+                   prefix: str = "") -> None:
+    """ValueError (one line naming the setting, `prefix` + its name) for settings no decoder takes."""
+    if beam is not None and (isinstance(beam, bool) or not isinstance(beam, int) or beam < 0):
+        raise ValueError(f"{prefix}beam must be an integer >= 0 (0: greedy), got {beam}")
+    if alpha is not None and not 0 <= alpha < math.inf:
+        raise ValueError(f"{prefix}alpha must be a finite number >= 0, got {alpha}")
+    if beta is not None and not math.isfinite(beta):
+        raise ValueError(f"{prefix}beta must be a finite number, got {beta}")
+    if lm is None and (alpha is not None or beta is not None):
+        # alpha weighs the LM and beta is its word bonus: without an LM they would be silently ignored.
+        raise ValueError(f"{prefix}alpha and {prefix}beta weigh the word LM: give {prefix}lm too")

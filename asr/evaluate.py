@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from asr.config import TrainConfig
 from asr.data import eval_loader
-from asr.decode import BeamSearchDecoder, DecoderConfig, decode_dataset, default_workers, greedy
+from asr.decode import BeamSearchDecoder, DecoderConfig, check_decoding, decode_dataset, default_workers, greedy
 from asr.lm import WordLM, read_tuned, tuned_path
 from asr.model import load_asr_checkpoint
 from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -290,12 +290,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for split in set(args.splits or ()):
         if args.splits.count(split) > 1:  # its utterances would be scored, and written, twice
             parser.error(f"--split: {split!r} given twice")
-    if args.beam < 0:
-        parser.error(f"--beam must be >= 0 (0: greedy only), got {args.beam}")
-    if args.alpha is not None and not 0 <= args.alpha < math.inf:
-        parser.error(f"--alpha must be a finite number >= 0, got {args.alpha}")
-    if args.beta is not None and not math.isfinite(args.beta):
-        parser.error(f"--beta must be a finite number, got {args.beta}")
+    try:
+        check_decoding(args.lm, args.beam, args.alpha, args.beta, prefix="--")
+    except ValueError as e:
+        parser.error(str(e))
     return args
 
 

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.transcriber import Analysis, Transcriber, check_decoding
+from asr.decode import check_decoding
+from asr.transcriber import Analysis, Transcriber
 from common.audio import RAW_SUFFIXES, AudioError
 from common.checkpoint import CheckpointError
 from common.out_folder import check_out_folder

@@ -23,7 +23,6 @@ line carry the same numbers.
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +31,8 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from asr.decode import BeamSearchDecoder, DecoderConfig, TokenWords, forced_align, greedy, split_words, token_words
+from asr.decode import (BeamSearchDecoder, DecoderConfig, TokenWords, check_decoding, forced_align, greedy, split_words,
+                        token_words)
 from asr.evaluate import as_text, lm_decoder_config
 from asr.model import load_asr_checkpoint
 from asr.text import TextTokenizer
@@ -86,20 +86,6 @@ class Analysis:
     alignment: np.ndarray
     feature_seconds: float
     frame_seconds: float
-
-
-def check_decoding(lm: str | os.PathLike | None, beam: int | None, alpha: float | None, beta: float | None,
-                   prefix: str = "") -> None:
-    """ValueError (one line naming the setting, `prefix` + its name) for settings no decoder takes."""
-    if beam is not None and (isinstance(beam, bool) or not isinstance(beam, int) or beam < 0):
-        raise ValueError(f"{prefix}beam must be an integer >= 0 (0: greedy), got {beam}")
-    if alpha is not None and not 0 <= alpha < math.inf:
-        raise ValueError(f"{prefix}alpha must be a finite number >= 0, got {alpha}")
-    if beta is not None and not math.isfinite(beta):
-        raise ValueError(f"{prefix}beta must be a finite number, got {beta}")
-    if lm is None and (alpha is not None or beta is not None):
-        # alpha weighs the LM and beta is its word bonus: without an LM they would be silently ignored.
-        raise ValueError(f"{prefix}alpha and {prefix}beta weigh the word LM: give {prefix}lm too")
 
 
 def output_frame_seconds(model: torch.nn.Module, features: torch.nn.Module) -> float:
