@@ -104,14 +104,9 @@ def scores(model: nn.Module, feats: torch.Tensor, batch_size: int = 512) -> np.n
                       for i in range(0, feats.shape[0], batch_size)]).numpy()
 
 
-def clip_window(model: nn.Module, clip_frames: int) -> int:
-    """Conv frames of one training clip of `clip_frames` feature frames: the streaming window."""
-    return (clip_frames - model.kernel_time) // model.stride_time + 1
-
-
 def stream_error(model: nn.Module, ckpt: KwsCheckpoint, track: torch.Tensor, clip_frames: int) -> float:
     """Max |streamed - offline| keyword probability of `model` over `track` (one clip of window)."""
-    window = clip_window(model, clip_frames)
+    window = model.output_frames(clip_frames)  # one clip: the streaming window
     detector = StreamingDetector(model, ckpt.features, max_window_length=window)
     _, streamed = stream_wave(detector, track, chunk=160)
     offline = offline_reference(model, ckpt.features, track, window)[:streamed.shape[0]]
@@ -251,7 +246,7 @@ def report(out_dir: Path, runs: int = 200, sources: dict[str, str] = SOURCES) ->
         chosen = next(v for v in variants if v.name == best["variant"])
         if chosen.scheme == "dynamic int8":  # torch.ao modules do not script; its float source does
             chosen = next(v for v in variants if v.name == chosen.source)
-        window = clip_window(chosen.model, feats.shape[-1])
+        window = chosen.model.output_frames(feats.shape[-1])
         path = export.export(chosen.model, base.features, window, out_dir / Path(KWS_DETECTOR).name)
         text += f"\nExported {chosen.name} as a streaming detector: {path} ({path.stat().st_size:,} bytes)\n"
         (out_dir / "compression.md").write_text(text)

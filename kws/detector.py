@@ -114,12 +114,6 @@ def is_exported(path: str | os.PathLike) -> bool:
     return any(name.split("/")[1:2] == ["code"] or name.endswith("/constants.pkl") for name in names)
 
 
-def clip_window(ckpt: KwsCheckpoint) -> int:
-    """Conv frames of one training clip: the attention window the model was trained with."""
-    frames = ckpt.clip_samples // ckpt.features.cfg.hop_length + 1  # centred STFT frames of one clip
-    return (frames - ckpt.model.kernel_time) // ckpt.model.stride_time + 1
-
-
 class Detector:
     """A streaming keyword detector: `push(chunk)` -> the detections that chunk completed.
 
@@ -183,7 +177,7 @@ class Detector:
                                  f"got step {step}")
             return cls(stream, threshold=threshold, refractory=refractory)
         ckpt = load_kws_checkpoint(path)
-        stream = StreamingDetector(ckpt.model, ckpt.features, window or clip_window(ckpt), step)
+        stream = StreamingDetector(ckpt.model, ckpt.features, window or ckpt.clip_window, step)
         return cls(stream, threshold=threshold, refractory=refractory, keyword=ckpt.keyword, checkpoint=ckpt)
 
     @property

@@ -143,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     except CheckpointError as e:
         sys.exit(f"error: {e}")
     model = unpack_int8(ckpt.model, pack_int8(ckpt.model)) if args.int8 else ckpt.model
-    frames = ckpt.clip_samples // ckpt.features.cfg.hop_length + 1  # center=True frames of one clip
-    window = (frames - model.kernel_time) // model.stride_time + 1
+    window = ckpt.clip_window  # the int8 model has the float one's architecture
     out = export(model, ckpt.features, window, args.out)
     print(f"wrote {out} ({out.stat().st_size:,} bytes, TorchScript; window {window} conv frames); "
           f"stream a wav with: python kws/stream_standalone.py {out} FILE.wav")

@@ -102,6 +102,10 @@ class CRNN(nn.Module):
     def stride_time(self) -> int:
         return self.cfg.stride[1]
 
+    def output_frames(self, feature_frames: int) -> int:
+        """T': the conv (and RNN) frames of `feature_frames` log-mel frames."""
+        return (feature_frames - self.kernel_time) // self.stride_time + 1
+
     def conv_frames(self, feats: torch.Tensor) -> torch.Tensor:
         """Log-mel `(batch, n_mels, time)` -> RNN inputs `(batch, T', C * F')`,
         T' = (time - kernel_time) // stride_time + 1."""
@@ -162,6 +166,12 @@ class KwsCheckpoint:
     clip_samples: int
     config: dict  # the training run's resolved config
     path: Path
+
+    @property
+    def clip_window(self) -> int:
+        """Conv frames of one training clip: the attention window the model was trained with."""
+        clip_frames = self.clip_samples // self.features.cfg.hop_length + 1  # centred STFT frames
+        return self.model.output_frames(clip_frames)
 
 
 def load_kws_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> KwsCheckpoint:
