@@ -23,7 +23,7 @@ STAGES=(
   "setup||create .venv and install requirements.txt (skipped when nothing changed)"
   "test|pytest|run the test suite: test [PYTEST ARGS]"
   "data|corpora.synth|make the synthetic corpora under data/ if absent: data [--force] [--seed N] [--only CORPUS ...]"
-  "download|corpora.download|fetch a real dataset: download librispeech|speech_commands [DEST]"
+  "download|corpora.download|fetch a real dataset or LM: download librispeech|speech_commands|librispeech_lm [DEST]"
   "asr_clean|asr.train configs/asr/clean.json|train DeepSpeech2 on train-clean, evaluate on test-clean: asr_clean [CONFIG.json] [key=value ...]"
   "asr_other|asr.train configs/asr/other.json|fine-tune asr_clean's model on train-other with noise: asr_other [CONFIG.json] [key=value ...]"
   "asr|asr.train configs/asr/clean.json|asr_clean then asr_other: asr [CONFIG.json] [key=value ...] (for asr_clean)"

@@ -211,13 +211,14 @@ class BeamSearchDecoder:
         self._tok_len = np.array([len(s) for s in texts], dtype=np.int64)
         self._tok_hash = np.array([word_hash(s) for s in texts], dtype=_U64)
         self._tok_mult = np.array([pow(_WORD_BASE, len(s), 1 << 64) for s in texts], dtype=_U64)
-        # Hashes of the LM's words and of all their beginnings (ARPA files list their words).
+        # Hashes of the LM's words and of all their beginnings (ARPA files list their words;
+        # arpa_words reads gzipped ones too).
         self._word_hashes = self._prefix_hashes = np.zeros(0, dtype=_U64)
         self._word_of_hash: dict[int, str] = {}
-        if lm is not None and str(lm.path).endswith(".arpa"):
+        if lm is not None and str(lm.path).endswith((".arpa", ".arpa.gz")):
             from asr.lm import arpa_words
 
-            lm_words = arpa_words(lm.path)
+            lm_words = [w.lower() for w in arpa_words(lm.path)] if lm.upper_case else arpa_words(lm.path)
             self._word_of_hash = {word_hash(w): w for w in lm_words}
             self._word_hashes = np.array(sorted(self._word_of_hash), dtype=_U64)
             prefixes = {word_hash(w[:i]) for w in lm_words for i in range(1, len(w) + 1)}

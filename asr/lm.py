@@ -20,15 +20,23 @@ gamma as backoff weight, which is exactly the backoff form: unlisted words get g
 Counting is vectorized: every n-gram occurrence is numbered by (number of its (n-1)-gram prefix,
 last word), so each order is one `np.unique` over integers; ~100k sentences take a few seconds.
 
-`WordLM` queries a model with `kenlm` (which returns log10; we convert to natural log).
+`WordLM` queries a model with `kenlm` (which returns log10; we convert to natural log). A gzipped
+ARPA (`X.arpa.gz`, e.g. OpenSLR's prebuilt LibriSpeech LMs) is read as is where kenlm was built
+with zlib; otherwise it is decompressed once to the sibling `X.arpa`, which is reused while it is
+newer than the .gz. `arpa_words` and `read_arpa` read .gz files too; `X.arpa.gz` and `X.arpa`
+share their tuned alpha/beta, `X.tuned.json` (`tuned_path`).
 """
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
+import os
 import sys
+import tempfile
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +50,11 @@ from common.cli import add_check_flag
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 LN10 = math.log(10.0)
 DISCOUNT_FALLBACK = (0.5, 1.0, 1.5)
+COMMON_WORDS = ("the", "and", "of", "a", "to")  # tell an upper-case English LM from a lower-case one
 LOG10_ZERO = -99.0  # ARPA's "probability zero" (the unigram <s>)
+GZIP_MAGIC = b"\x1f\x8b"
+# What Python's gzip raises on a corrupt or truncated stream.
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 
 @dataclass
@@ -237,12 +249,30 @@ class Arpa:
         return total
 
 
+def is_gzip(path: str | Path) -> bool:
+    """Whether the file starts with gzip's magic bytes (the content decides, not the name)."""
+    with open(path, "rb") as f:
+        return f.read(2) == GZIP_MAGIC
+
+
 def _arpa_sections(path: Path, stop_after: int | None = None):
-    """(order, fields) for every n-gram line of an ARPA file, up to order `stop_after`."""
+    """(order, fields) for every n-gram line of an ARPA file (plain or gzipped), up to order
+    `stop_after`."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: ARPA file not found")
+    if is_gzip(path):
+        try:
+            yield from _arpa_lines(path, gzip.open(path, "rb"), stop_after)
+        except _GZIP_ERRORS as e:
+            raise ValueError(f"{path}: corrupt or truncated gzip file ({e})") from None
+    else:
+        yield from _arpa_lines(path, open(path, "rb"), stop_after)
+
+
+def _arpa_lines(path: Path, stream, stop_after: int | None):
+    """`_arpa_sections` for an open binary stream, which it closes."""
     order = 0
-    with open(path, "rb") as f:  # decoded line by line, so a bad byte is reported with its line
+    with stream as f:  # decoded line by line, so a bad byte is reported with its line
         for number, raw in enumerate(f, start=1):
             try:
                 line = raw.decode("utf-8").strip()
@@ -285,12 +315,45 @@ def arpa_words(path: str | Path) -> list[str]:
             if fields[1] not in (BOS, EOS, UNK)]
 
 
+def _plain_sibling(path: Path) -> Path:
+    """Where `decompressed_arpa` puts the text of gzipped `path`: `X.arpa.gz` -> `X.arpa`."""
+    return path.with_name(path.name[:-len(".gz")] if path.name.endswith(".gz") else path.name + ".arpa")
+
+
+def decompressed_arpa(path: str | Path) -> Path:
+    """The plain ARPA next to a gzipped one (`X.arpa.gz` -> `X.arpa`), decompressed on first use.
+
+    An existing sibling is reused while it is at least as new as the .gz (a newer .gz, e.g. one
+    downloaded again, is decompressed anew). Written to a temp file in the same folder, then
+    renamed, so an interrupted run never leaves a half-written `X.arpa` to be reused.
+    """
+    path = Path(path)
+    plain = _plain_sibling(path)
+    if plain.is_file() and plain.stat().st_mtime_ns >= path.stat().st_mtime_ns:
+        return plain
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{plain.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                out.write(chunk)
+        os.replace(tmp, plain)
+    except _GZIP_ERRORS as e:
+        raise ValueError(f"{path}: corrupt or truncated gzip file ({e})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return plain
+
+
 class WordLM:
-    """A KenLM model (ARPA or binary) scored word by word in natural log, with states as ints.
+    """A KenLM model (ARPA, gzipped ARPA or binary) scored word by word in natural log, with
+    states as ints.
 
     State ids let callers key caches and arrays by plain integers; id 0 is the sentence start.
     Raises FileNotFoundError for a missing file and ValueError for one kenlm cannot read, each one
     line naming the file: the decoder loads its LM here, so every CLI reports a bad --lm alike.
+    `path` is the file as given; `loaded_path` the one kenlm read (`decompressed_arpa(path)` where
+    this kenlm cannot read gzip itself).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -299,13 +362,27 @@ class WordLM:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: language model file not found")
-        self.path = path
+        self.path = self.loaded_path = path
         try:
             self.model = kenlm.Model(str(path))
         except (OSError, UnicodeDecodeError):  # kenlm's message is C++ detail (not always decodable)
-            empty = " (the file is empty)" if path.stat().st_size == 0 else ""
-            raise ValueError(f"{path}: not an ARPA (or kenlm binary) language model{empty}") from None
+            if not is_gzip(path):
+                empty = " (the file is empty)" if path.stat().st_size == 0 else ""
+                raise ValueError(f"{path}: not an ARPA (or kenlm binary) language model{empty}") from None
+            # kenlm built without zlib: hand it the decompressed text instead.
+            made = not _plain_sibling(path).exists()
+            self.loaded_path = decompressed_arpa(path)
+            try:
+                self.model = kenlm.Model(str(self.loaded_path))
+            except (OSError, UnicodeDecodeError):
+                if made:  # not worth keeping: it would only be reused to fail again
+                    self.loaded_path.unlink(missing_ok=True)
+                raise ValueError(f"{path}: not a gzipped ARPA language model") from None
         self._kenlm = kenlm
+        # The decoder's words are lower case (asr.text.normalize); OpenSLR's prebuilt LibriSpeech
+        # LMs are upper case, like LibriSpeech's transcripts. Such a model is queried in upper case.
+        self.upper_case = (not any(w in self.model for w in COMMON_WORDS)
+                           and any(w.upper() in self.model for w in COMMON_WORDS))
         start = kenlm.State()
         self.model.BeginSentenceWrite(start)
         self.states = [start]
@@ -318,7 +395,7 @@ class WordLM:
     def score(self, state: int, word: str) -> tuple[float, int]:
         """(ln P(word | state), state after the word)."""
         out = self._kenlm.State()
-        log10p = self.model.BaseScore(self.states[state], word, out)
+        log10p = self.model.BaseScore(self.states[state], word.upper() if self.upper_case else word, out)
         new = self._state_ids.get(out)
         if new is None:
             new = self._state_ids[out] = len(self.states)
@@ -330,13 +407,18 @@ class WordLM:
         return self.model.BaseScore(self.states[state], EOS, self._kenlm.State()) * LN10
 
     def __contains__(self, word: str) -> bool:
-        return word in self.model
+        return (word.upper() if self.upper_case else word) in self.model
 
 
 def tuned_path(lm_path: str | Path) -> Path:
-    """Where the alpha/beta tuned for an LM are kept: next to it, `NAME.tuned.json`."""
+    """Where the alpha/beta tuned for an LM are kept: next to it, `NAME.tuned.json`.
+
+    A trailing `.gz` is ignored, so `X.arpa.gz` and its decompressed `X.arpa` (the same model)
+    share `X.tuned.json`.
+    """
     lm_path = Path(lm_path)
-    return lm_path.with_name(f"{lm_path.stem}.tuned.json")
+    name = lm_path.name[:-len(".gz")] if lm_path.name.endswith(".gz") else lm_path.name
+    return lm_path.with_name(f"{Path(name).stem}.tuned.json")
 
 
 def read_tuned(lm_path: str | Path) -> dict | None:

@@ -2,6 +2,7 @@
 
     python -m corpora.download librispeech [DEST] [--subsets dev-clean ...] [--lm-text] [--mirror URL]
     python -m corpora.download speech_commands [DEST] [--version 0.01|0.02]
+    python -m corpora.download librispeech_lm [DEST] [--models 3-gram.pruned.1e-7 ...] [--text] [--vocab] [--mirror URL]
 
 Archives go to DEST/downloads/ (DEST defaults to `data`); LibriSpeech unpacks into DEST/LibriSpeech/,
 Speech Commands into DEST/speech_commands/ (its archives have no top folder). An interrupted
@@ -11,6 +12,11 @@ listing what it put there; when any of that is gone, the next run unpacks it aga
 archive, else downloading it anew). Archives are unpacked member by member into a staging folder
 and refused whole if any member would land outside the destination (absolute paths, `..`, links
 pointing out of it, from the staging folder or from their final place, device files).
+
+librispeech_lm fetches OpenSLR resource 11 (LibriSpeech's prebuilt ARPA LMs, gzipped; default
+only the pruned 3-gram 3-gram.pruned.1e-7.arpa.gz, ~34 MB) into DEST/LibriSpeech-LM/, kept as
+published (no unpacking: asr.lm.WordLM reads X.arpa.gz itself). Its md5sum.txt is fetched first
+and every file is checked against it; a file it does not list is refused.
 
 Nothing is ever unpacked into a synthetic corpus (a folder holding corpora.synth's `.synthetic`
 marker, e.g. data/LibriSpeech made by ./run.sh data): its speaker ids collide with real ones, and
@@ -96,8 +102,16 @@ LIBRISPEECH_MD5 = {
     "test-other": "fb5a50374b501bb3bac4815ee91d3135",
 }
 LIBRISPEECH_DEFAULT_SUBSETS = ("train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other")
-# OpenSLR publishes no checksum for resource 11, so the LM text is not verified.
+# `librispeech --lm-text` fetches it without a checksum; `librispeech_lm --text` checks it
+# against resource 11's md5sum.txt.
 LIBRISPEECH_LM_TEXT = Archive("https://www.openslr.org/resources/11/librispeech-lm-norm.txt.gz")
+LIBRISPEECH_LM_URL = "https://www.openslr.org/resources/11"
+LIBRISPEECH_LM_FOLDER = "LibriSpeech-LM"
+LIBRISPEECH_LM_SUMS = "md5sum.txt"
+# Prebuilt ARPA models of resource 11, each published as NAME.arpa.gz.
+LIBRISPEECH_LM_MODELS = ("3-gram.pruned.1e-7", "3-gram.pruned.3e-7", "3-gram", "4-gram")
+LIBRISPEECH_LM_DEFAULT_MODELS = ("3-gram.pruned.1e-7",)
+LIBRISPEECH_LM_VOCAB = "librispeech-vocab.txt"
 # SHA-256 as pinned by torchaudio's SPEECHCOMMANDS dataset (Google publishes none).
 SPEECH_COMMANDS = {
     "0.01": Archive("http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
@@ -477,6 +491,43 @@ def _move_contents(source: Path, dest: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# LibriSpeech LM (openslr 11): single files, checked against the resource's own md5sum.txt
+
+
+def read_md5sums(path: str | os.PathLike) -> dict[str, str]:
+    """File name -> md5 from an `md5sum` listing (`DIGEST  NAME` or `DIGEST *NAME` per line)."""
+    path = Path(path)
+    sums = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        match = re.fullmatch(r"([0-9a-fA-F]{32}) [ *](.+)", line.strip())
+        if match is None:
+            raise ValueError(f"{path}:{number}: expected 'MD5  NAME', got {line[:60]!r}; delete it "
+                             f"to fetch it anew")
+        sums[match[2].removeprefix("./")] = match[1].lower()
+    return sums
+
+
+def fetch_librispeech_lm(target: Path, names: list[str], base_url: str = LIBRISPEECH_LM_URL) -> list[Path]:
+    """Download resource-11 files `names` into `target`, each checked against its md5sum.txt.
+
+    md5sum.txt comes first (kept in `target`, so re-runs need no network for files already
+    verified); a name it does not list raises DownloadError rather than going unchecked.
+    """
+    base = base_url.rstrip("/")
+    sums_path = download(f"{base}/{LIBRISPEECH_LM_SUMS}", target)
+    sums = read_md5sums(sums_path)
+    paths = []
+    for name in names:
+        if name not in sums:
+            raise DownloadError(f"{sums_path} lists no md5 for {name}: refusing to fetch it "
+                                f"unchecked (delete {sums_path.name} if it is stale)")
+        paths.append(download(f"{base}/{name}", target, md5=sums[name]))
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
 # command line
 
 
@@ -523,6 +574,19 @@ def _parser() -> argparse.ArgumentParser:
     speech = corpora.add_parser("speech_commands", help="Google Speech Commands")
     speech.add_argument("dest", nargs="?", default="data", type=Path, help="data root (default: data)")
     speech.add_argument("--version", choices=list(SPEECH_COMMANDS), default="0.01")
+    lm = corpora.add_parser("librispeech_lm", help="LibriSpeech prebuilt ARPA LMs and LM text (openslr 11)")
+    lm.add_argument("dest", nargs="?", default="data", type=Path,
+                    help=f"data root (default: data); files go to DEST/{LIBRISPEECH_LM_FOLDER}")
+    lm.add_argument("--models", nargs="*", choices=list(LIBRISPEECH_LM_MODELS),
+                    default=list(LIBRISPEECH_LM_DEFAULT_MODELS), metavar="MODEL",
+                    help=f"ARPA models to fetch as MODEL.arpa.gz (default: "
+                         f"{' '.join(LIBRISPEECH_LM_DEFAULT_MODELS)}, ~34 MB; choices: "
+                         f"{' '.join(LIBRISPEECH_LM_MODELS)}; none: --models alone)")
+    lm.add_argument("--text", action="store_true",
+                    help="also fetch the normalized LM training text (librispeech-lm-norm.txt.gz, 1.5 GB)")
+    lm.add_argument("--vocab", action="store_true", help=f"also fetch {LIBRISPEECH_LM_VOCAB}")
+    lm.add_argument("--mirror", default=LIBRISPEECH_LM_URL,
+                    help=f"base URL holding the files and md5sum.txt (default: {LIBRISPEECH_LM_URL})")
     for sub in (libri, speech):
         sub.add_argument("--delete-archives", action="store_true",
                          help="delete each archive once unpacked")
@@ -551,9 +615,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Before any download: a real corpus merged into the synthetic one would be deleted with
         # it when that is remade, and their speaker ids collide.
-        _refuse_synthetic(args.dest / ("LibriSpeech" if args.corpus == "librispeech"
-                                       else "speech_commands"), args.corpus)
-        if args.corpus == "librispeech":
+        folder = {"librispeech": "LibriSpeech", "speech_commands": "speech_commands",
+                  "librispeech_lm": LIBRISPEECH_LM_FOLDER}[args.corpus]
+        _refuse_synthetic(args.dest / folder, args.corpus)
+        if args.corpus == "librispeech_lm":
+            names = [f"{model}.arpa.gz" for model in args.models]
+            names += [LIBRISPEECH_LM_VOCAB] * args.vocab + [LIBRISPEECH_LM_TEXT.name] * args.text
+            if not names:
+                raise ValueError("nothing to fetch: give --models MODEL ..., --text or --vocab")
+            for path in fetch_librispeech_lm(args.dest / folder, names, args.mirror):
+                print(f"ready: {path}")
+        elif args.corpus == "librispeech":
             for subset in args.subsets:
                 fetch(librispeech_archive(subset, args.mirror), downloads, args.dest,
                       delete_archive=args.delete_archives)

@@ -362,3 +362,97 @@ def test_extract_of_a_truncated_archive_is_one_line_and_leaves_nothing(tmp_path)
     with pytest.raises(ValueError, match=f"^{archive}: not a readable tar archive"):
         dl.extract(archive, tmp_path / "dest")
     assert list((tmp_path / "dest").iterdir()) == []
+
+
+# ------------------------------------------------------------------- LibriSpeech LM (openslr 11)
+
+LM_FILES = {"3-gram.pruned.1e-7.arpa.gz": PAYLOAD, "4-gram.arpa.gz": PAYLOAD[:3000],
+            "librispeech-vocab.txt": b"A\nABBEY\n", "librispeech-lm-norm.txt.gz": b"\x1f\x8b text"}
+
+
+def md5sum_txt(files: dict[str, bytes]) -> bytes:
+    """An md5sum listing as openslr publishes it (`DIGEST  NAME`)."""
+    return "".join(f"{hashlib.md5(body).hexdigest()}  {name}\n" for name, body in files.items()).encode()
+
+
+@pytest.fixture
+def resource11(server):
+    """The server as a resource-11 mirror: small fake files and their correct md5sum.txt."""
+    server.files = {f"/resources/11/{name}": body for name, body in LM_FILES.items()}
+    server.files["/resources/11/md5sum.txt"] = md5sum_txt(LM_FILES)
+    server.mirror = server.url.split("/data/")[0] + "/resources/11"
+    return server
+
+
+def test_librispeech_lm_fetches_the_pruned_3gram_checked_and_only_once(resource11, tmp_path, capsys):
+    argv = ["librispeech_lm", str(tmp_path), "--mirror", resource11.mirror]
+    assert dl.main(argv) == 0
+    target = tmp_path / "LibriSpeech-LM"
+    model = target / "3-gram.pruned.1e-7.arpa.gz"
+    assert model.read_bytes() == PAYLOAD
+    assert sorted(p.name for p in target.iterdir()) == [
+        ".3-gram.pruned.1e-7.arpa.gz.verified", "3-gram.pruned.1e-7.arpa.gz", "md5sum.txt"]
+    assert [p for p, _ in resource11.requests] == ["/resources/11/md5sum.txt",
+                                                   "/resources/11/3-gram.pruned.1e-7.arpa.gz"]
+    assert capsys.readouterr().out.splitlines()[-1] == f"ready: {model}"
+    assert dl.main(argv) == 0  # everything verified: no network
+    assert len(resource11.requests) == 2
+
+
+def test_librispeech_lm_fetches_other_models_the_vocab_and_the_text(resource11, tmp_path):
+    assert dl.main(["librispeech_lm", str(tmp_path), "--models", "4-gram", "--vocab", "--text",
+                    "--mirror", resource11.mirror]) == 0
+    target = tmp_path / "LibriSpeech-LM"
+    for name in ("4-gram.arpa.gz", "librispeech-vocab.txt", "librispeech-lm-norm.txt.gz"):
+        assert (target / name).read_bytes() == LM_FILES[name]  # kept as published, not unpacked
+    assert not (target / "3-gram.pruned.1e-7.arpa.gz").exists()
+    with pytest.raises(SystemExit, match="^error: nothing to fetch"):
+        dl.main(["librispeech_lm", str(tmp_path), "--models", "--mirror", resource11.mirror])
+
+
+def test_librispeech_lm_refuses_a_file_whose_md5_is_wrong_or_unlisted(resource11, tmp_path):
+    listed = dict(LM_FILES, **{"3-gram.pruned.1e-7.arpa.gz": b"other bytes"})
+    resource11.files["/resources/11/md5sum.txt"] = md5sum_txt(listed)
+    target = tmp_path / "LibriSpeech-LM"
+    with pytest.raises(SystemExit) as exit_info:
+        dl.main(["librispeech_lm", str(tmp_path), "--mirror", resource11.mirror])
+    assert re.fullmatch(rf"error: {re.escape(str(target))}/3-gram.pruned.1e-7.arpa.gz: md5 mismatch, "
+                        rf"expected {hashlib.md5(b'other bytes').hexdigest()}, got \w+; moved it to "
+                        rf"3-gram.pruned.1e-7.arpa.gz.corrupt, run again to download it afresh",
+                        exit_info.value.code)
+    assert not (target / "3-gram.pruned.1e-7.arpa.gz").exists()
+
+    (target / "md5sum.txt").write_text(md5sum_txt({"4-gram.arpa.gz": b""}).decode())
+    with pytest.raises(SystemExit) as exit_info:
+        dl.main(["librispeech_lm", str(tmp_path), "--mirror", resource11.mirror])
+    assert exit_info.value.code == (f"error: {target / 'md5sum.txt'} lists no md5 for "
+                                    f"3-gram.pruned.1e-7.arpa.gz: refusing to fetch it unchecked "
+                                    f"(delete md5sum.txt if it is stale)")
+
+
+def test_librispeech_lm_resumes_an_interrupted_download(resource11, tmp_path, monkeypatch):
+    target = tmp_path / "LibriSpeech-LM"
+    assert dl.fetch_librispeech_lm(target, [], resource11.mirror) == []  # md5sum.txt only
+    resource11.requests.clear()
+    resource11.cut_after = 10000
+    with pytest.raises(dl.DownloadError, match="interrupted at 10000 of .* run again to resume$"):
+        dl.download(f"{resource11.mirror}/3-gram.pruned.1e-7.arpa.gz", target, attempts=1)
+    assert dl.main(["librispeech_lm", str(tmp_path), "--mirror", resource11.mirror]) == 0
+    assert (target / "3-gram.pruned.1e-7.arpa.gz").read_bytes() == PAYLOAD
+    assert [r for _, r in resource11.requests] == [None, "bytes=10000-"]
+
+
+def test_librispeech_lm_stays_out_of_a_synthetic_corpus(resource11, tmp_path):
+    (tmp_path / SYNTHETIC_MARKER).write_text("")
+    with pytest.raises(SystemExit, match=f"^error: {re.escape(str(tmp_path))} holds the synthetic corpus"):
+        dl.main(["librispeech_lm", str(tmp_path), "--mirror", resource11.mirror])
+    assert resource11.requests == []
+
+
+def test_read_md5sums_takes_both_md5sum_formats_and_refuses_anything_else(tmp_path):
+    sums = tmp_path / "md5sum.txt"
+    sums.write_text(f"{'a' * 32}  x.arpa.gz\n\n{'B' * 32} *./y.txt\n")
+    assert dl.read_md5sums(sums) == {"x.arpa.gz": "a" * 32, "y.txt": "b" * 32}
+    sums.write_text("<html>not found</html>\n")
+    with pytest.raises(ValueError, match=r"md5sum.txt:1: expected 'MD5  NAME'"):
+        dl.read_md5sums(sums)
