@@ -66,6 +66,8 @@ from tensorboard.compat.proto.event_pb2 import Event  # noqa: E402
 from tensorboard.summary.writer.record_writer import RecordWriter  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 
+from common.out_folder import write_text_atomic  # noqa: E402
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Metric name prefixes that name a split: `dev_cer` is filed under `dev/` in TensorBoard.
@@ -189,9 +191,7 @@ class RunLog:
         if not self.metrics_path.exists():
             return
         kept = [r for r in read_metrics(self.metrics_path) if 0 <= r.get("step", 0) <= step]
-        tmp = self.metrics_path.with_name(self.metrics_path.name + ".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        os.replace(tmp, self.metrics_path)
+        write_text_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def close(self) -> None:
         self._close_writer()
