@@ -30,7 +30,7 @@ STAGES=(
   "asr_ko|asr.train configs/asr/ko.json|train DeepSpeech2 on the Korean KsponSpeech-layout corpus: asr_ko [CONFIG.json] [key=value ...]"
   "asr_experiments|asr.experiments|experiment tables (features, models, units): asr_experiments [EXPERIMENT.json ...] [key=value ...] [--no-train]"
   "asr_eval|asr.evaluate|CER/WER of greedy, beam, beam+LM: asr_eval CHECKPOINT [--split S ...] [--root DIR] [--out DIR] [--lm ARPA]"
-  "asr_lm|asr.lm|train the word 3-gram LM on the corpus's LM text: asr_lm [--order N]"
+  "asr_lm|asr.lm|train the word 3-gram LM on the corpus's LM text: asr_lm [--order N] [--top-words N | --vocab FILE] [--prune C2 C3]"
   "asr_lm_tune|asr.lm_tune|grid-search LM weight and word bonus: asr_lm_tune CHECKPOINT [--split S] [--lm ARPA]"
   "transcribe|asr.transcribe|print the text of audio files: transcribe CHECKPOINT FILE|FOLDER... [--json] [--plot] [--lm ARPA]"
   "kws_baseline|kws.train configs/kws/baseline.json|train the KWS CRNN (keyword sheila): kws_baseline [CONFIG.json] [key=value ...]"

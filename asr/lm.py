@@ -1,6 +1,6 @@
 """Word n-gram language models: train one (interpolated modified Kneser-Ney), write ARPA, query it.
 
-    python -m asr.lm TEXT_FILE OUT.arpa [--order 3]
+    python -m asr.lm TEXT_FILE OUT.arpa [--order 3] [--vocab FILE | --top-words N] [--prune C2 C3 ..]
 
 Training follows Chen & Goodman (1998) and KenLM's `lmplz`:
 - Sentences are `<s> w1 .. wn </s>`; `<s>` is only ever a context, never predicted.
@@ -16,9 +16,16 @@ Training follows Chen & Goodman (1998) and KenLM's `lmplz`:
   `<s>` not), so `<unk>` gets gamma / |V|.
 Written as ARPA, every listed n-gram carries its interpolated probability and every context its
 gamma as backoff weight, which is exactly the backoff form: unlisted words get gamma(h) p(w|h').
+- Count cutoffs (`--prune`, lmplz's meaning): n-grams of order n >= 2 seen at most C_n times are
+  not listed, unless a listed higher-order n-gram needs them as prefix or suffix. The kept n-grams
+  keep the probability the full counts give them; each context's backoff weight is recomputed,
+  (1 - sum of its listed words' p) / (1 - sum of the same words' backed-off p one order down), so
+  every distribution still sums to one.
 
-Counting is vectorized: every n-gram occurrence is numbered by (number of its (n-1)-gram prefix,
-last word), so each order is one `np.unique` over integers; ~100k sentences take a few seconds.
+The text is counted by `asr.lm_counts` (a stream, plain or gzipped; memory grows with the distinct
+n-grams, not with the text; a vocabulary limit maps other words to `<unk>`), and the estimate is
+vectorized over the count tables (`RowIndex` finds a prefix or suffix by binary search). Build time
+and peak memory by corpus size are in docs/asr.md ("LM on large text").
 
 `WordLM` queries a model with `kenlm` (which returns log10; we convert to natural log). A gzipped
 ARPA (`X.arpa.gz`, e.g. OpenSLR's prebuilt LibriSpeech LMs) is read as is where kenlm was built
@@ -33,28 +40,25 @@ import gzip
 import json
 import math
 import os
+import resource
 import sys
 import tempfile
 import time
-import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from asr.text import TextConfig, normalize
+from asr.lm_counts import (BOS, CHUNK_TOKENS, EOS, GZIP_ERRORS, UNK, LmText, NgramCounts, available_memory, check_memory,
+                           count_ngrams, is_gzip, read_vocab, top_words)
+from asr.text import TextConfig
 from common.cli import add_check_flag
 
-BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 LN10 = math.log(10.0)
 DISCOUNT_FALLBACK = (0.5, 1.0, 1.5)
 COMMON_WORDS = ("the", "and", "of", "a", "to")  # tell an upper-case English LM from a lower-case one
 LOG10_ZERO = -99.0  # ARPA's "probability zero" (the unigram <s>)
-GZIP_MAGIC = b"\x1f\x8b"
-# What Python's gzip raises on a corrupt or truncated stream.
-_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 
 @dataclass
@@ -78,14 +82,10 @@ class NgramModel:
         return len(self.ngrams)
 
 
-def read_sentences(path: str | Path, alphabet: str = TextConfig.alphabet) -> list[list[str]]:
-    """Words of every non-empty line of a text file, normalized like training transcripts."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: LM text file not found")
-    with open(path, encoding="utf-8") as f:
-        lines = [normalize(line, alphabet).split() for line in f]
-    return [words for words in lines if words]
+def read_sentences(path: str | Path, alphabet: str = TextConfig.alphabet) -> Iterator[list[str]]:
+    """Words of every non-empty line of a text file (plain or gzipped), normalized like training
+    transcripts, read as a stream."""
+    return iter(LmText(path, alphabet))
 
 
 def discounts(adjusted_counts: np.ndarray) -> tuple[float, float, float]:
@@ -100,101 +100,154 @@ def discounts(adjusted_counts: np.ndarray) -> tuple[float, float, float]:
     return d
 
 
-def train_kneser_ney(sentences: Iterable[Sequence[str]], order: int = 3, progress: bool = True) -> NgramModel:
-    """Interpolated modified Kneser-Ney model of `order` from word sequences (see module doc)."""
+class RowIndex:
+    """Finds rows in the sorted n-gram tables `rows` (`NgramCounts.rows`, or a pruned subset that
+    keeps the prefix of every row): row r of order n has the code index_{n-1}(r[:-1]) * V + r[-1],
+    increasing down each table, so a lookup is one `np.searchsorted` per order."""
+
+    def __init__(self, rows: Sequence[np.ndarray], vocab_size: int) -> None:
+        self.vocab_size = vocab_size
+        self.codes = [rows[0][:, 0].astype(np.int64)]
+        for table in rows[1:]:
+            self.codes.append(self.find(table[:, :-1]) * vocab_size + table[:, -1])
+
+    def find(self, query: np.ndarray) -> np.ndarray:
+        """(m,) index of each row of `query` (m, k) in the order-k table; -1 where it is not there."""
+        k = query.shape[1]
+        if k == 1:
+            codes, code = self.codes[0], query[:, 0].astype(np.int64)
+        else:
+            prefix = self.find(query[:, :-1])
+            codes, code = self.codes[k - 1], np.where(prefix >= 0, prefix * self.vocab_size + query[:, -1], -1)
+        if len(codes) == 0:
+            return np.full(len(query), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(codes, code), len(codes) - 1)
+        return np.where(codes[at] == code, at, -1)
+
+
+def kept_ngrams(counts: NgramCounts, index: RowIndex, cutoffs: Sequence[int]) -> list[np.ndarray]:
+    """Per order, a mask of the n-grams a model pruned with count cutoffs lists: those seen more than
+    cutoffs[n - 1] times, and every prefix and suffix of a listed higher-order n-gram (ARPA readers
+    need a listed n-gram's context, and its suffix is where its backoff lands). Unigrams are all kept."""
+    keep = [np.ones(len(r), dtype=bool) for r in counts.rows]
+    for n in range(counts.order, 1, -1):
+        keep[n - 1] &= counts.counts[n - 1] > cutoffs[n - 1]
+        if n < counts.order:
+            listed = counts.rows[n][keep[n]]
+            keep[n - 1][index.find(listed[:, :-1])] = True
+            keep[n - 1][index.find(listed[:, 1:])] = True
+    return keep
+
+
+def backed_off_log10(index: RowIndex, log10_probs: Sequence[np.ndarray], log10_backoffs: Sequence[np.ndarray],
+                     query: np.ndarray) -> np.ndarray:
+    """(m,) log10 P(last word | the others) of each row of `query` (m, k) by the ARPA backoff rule
+    over listed n-grams (`index` over the listed rows; a context without a backoff weight has 0)."""
+    found = index.find(query)
+    out = np.empty(len(query))
+    hit = found >= 0
+    out[hit] = log10_probs[query.shape[1] - 1][found[hit]]
+    if not hit.all():
+        missed = query[~hit]
+        context = index.find(missed[:, :-1])
+        backoff = np.where(context >= 0, log10_backoffs[query.shape[1] - 2][np.maximum(context, 0)], 0.0)
+        out[~hit] = np.nan_to_num(backoff, nan=0.0) + backed_off_log10(index, log10_probs, log10_backoffs,
+                                                                        missed[:, 1:])
+    return out
+
+
+def estimate_kneser_ney(counts: NgramCounts, cutoffs: Sequence[int] = ()) -> NgramModel:
+    """Interpolated modified Kneser-Ney model from n-gram counts (see module doc).
+
+    cutoffs: per order from 2 up, drop n-grams seen at most that many times (`kept_ngrams`;
+        SRILM's -gtNmin, lmplz's --prune). Discounts, continuation counts and each kept n-gram's
+        interpolated probability come from the full counts; the backoff weights are then
+        recomputed so every context's distribution sums to one again.
+    """
+    order, size = counts.order, len(counts.vocab)
     if not 2 <= order <= 6:
         raise ValueError(f"LM order must be 2..6 (KenLM needs at least bigrams), got {order}")
-    vocab, index = [BOS, EOS, UNK], {BOS: 0, EOS: 1, UNK: 2}
-    tokens, ends = [], []
-    for words in sentences:
-        tokens.append(0)
-        tokens.extend(index.setdefault(w, len(index)) for w in words)
-        tokens.append(1)
-        ends.append(len(tokens))
-    if not ends:
-        raise ValueError("no sentences to train the LM on")
-    vocab += list(index)[3:]
-    size = len(vocab)
-    t = np.asarray(tokens, dtype=np.int64)
-    lengths = np.diff(np.concatenate(([0], ends)))
-    room = np.repeat(np.asarray(ends), lengths) - np.arange(len(t))  # tokens left in the sentence
+    cutoffs = [0, *cutoffs, *[0] * order][:order]
+    if any(c < 0 for c in cutoffs):
+        raise ValueError(f"count cutoffs must be >= 0, got {list(cutoffs[1:])}")
+    index = RowIndex(counts.rows, size)
+    keep = kept_ngrams(counts, index, cutoffs)
+    pruned = not all(k.all() for k in keep)
 
-    # Per order: the number of the n-gram starting at each position (-1 where it does not fit),
-    # the first position of each distinct n-gram, and raw counts. Unigrams are numbered by word
-    # id (their positions are never needed; <unk> has none).
-    ids, first, raw = [t], [np.full(size, -1)], [np.bincount(t, minlength=size)]
-    for n in tqdm(range(2, order + 1), desc="counting n-grams", disable=not progress, leave=False):
-        positions = np.flatnonzero(room >= n)
-        if len(positions) == 0:
-            raise ValueError(f"no sentence is long enough for {n}-grams (order {order}); lower the order")
-        keys = ids[-1][positions] * size + t[positions + n - 1]
-        _, first_index, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
-                                                    return_counts=True)
-        number = np.full(len(t), -1, dtype=np.int64)
-        number[positions] = inverse
-        ids.append(number)
-        first.append(positions[first_index])
-        raw.append(counts)
-
-    ngrams, log10_probs, log10_backoffs = [], [], []
-    lower_prob = None  # interpolated probabilities of the previous order
-    gammas = []  # per order n: gamma of each (n-1)-gram context, indexed by that n-gram's number
+    ngrams, log10_probs, gammas = [], [], []
+    lower_prob = None  # interpolated probability of each n-gram of the previous order (NaN: not kept)
     for n in range(1, order + 1):
-        count = len(first[n - 1])
-        if n == 1:
-            rows = np.arange(size)[:, None]
-        else:
-            rows = np.stack([t[first[n - 1] + j] for j in range(n)], axis=1)
+        rows, raw = counts.rows[n - 1], counts.counts[n - 1]
         if n < order:
-            # Continuation counts: distinct (n+1)-grams ending in each n-gram.
-            suffix = ids[n - 1][first[n] + 1]
-            adjusted = np.bincount(suffix, minlength=count)
+            # Continuation counts: distinct (n+1)-grams ending in each n-gram; <s> n-grams keep raw counts.
+            adjusted = np.bincount(index.find(counts.rows[n][:, 1:]), minlength=len(rows))
             starts_sentence = rows[:, 0] == 0
-            adjusted[starts_sentence] = raw[n - 1][starts_sentence]
+            adjusted[starts_sentence] = raw[starts_sentence]
         else:
-            adjusted = raw[n - 1].copy()
+            adjusted = raw.copy()
         if n == 1:
             adjusted[0] = 0  # <s> is never predicted
-        listed = adjusted > 0
-        d1, d2, d3 = discounts(adjusted[listed])
+        d1, d2, d3 = discounts(adjusted[adjusted > 0])
         discount = np.select([adjusted == 1, adjusted == 2, adjusted >= 3], [d1, d2, d3], 0.0)
         if n == 1:
-            context = np.zeros(count, dtype=np.int64)
-            contexts = 1
+            context, contexts = np.zeros(len(rows), dtype=np.int64), 1
         else:
-            context = ids[n - 2][first[n - 1]]  # number of the (n-1)-gram prefix
-            contexts = len(first[n - 2])
+            context, contexts = index.find(rows[:, :-1]), len(counts.rows[n - 2])
         total = np.bincount(context, weights=adjusted, minlength=contexts)
-        mass = np.bincount(context, weights=discount, minlength=contexts)
+        gamma = np.bincount(context, weights=discount, minlength=contexts)
+        np.divide(gamma, total, out=gamma, where=total > 0)
+        kept = keep[n - 1]
+        context, adjusted, discount = context[kept], adjusted[kept], discount[kept]
         with np.errstate(divide="ignore", invalid="ignore"):
-            gamma = np.where(total > 0, mass / total, 0.0)
             own = np.where(total[context] > 0, (adjusted - discount) / total[context], 0.0)
         if n == 1:
-            lower = np.full(count, 1.0 / (size - 1))  # uniform over the vocabulary minus <s>
+            lower = np.full(len(own), 1.0 / (size - 1))  # uniform over the vocabulary minus <s>
         else:
-            lower = lower_prob[ids[n - 2][first[n - 1] + 1]]  # p(w | h minus its first word)
+            lower = lower_prob[index.find(rows[kept][:, 1:])]  # p(w | h minus its first word)
         prob = own + gamma[context] * lower
         if n == 1:
             prob[0] = 0.0
-        lower_prob = prob
+        lower_prob = np.full(len(rows), np.nan)
+        lower_prob[kept] = prob
         gammas.append(gamma)
-        ngrams.append(rows)
+        ngrams.append(rows[kept])
         with np.errstate(divide="ignore"):
             log10_probs.append(np.where(prob > 0, np.log10(prob), LOG10_ZERO))
+        del adjusted, discount, context, total, own, lower
+
+    listed = RowIndex(ngrams, size) if pruned else index
+    log10_backoffs = []
     for n in range(1, order + 1):
-        if n == order:
-            backoff = np.full(len(ngrams[n - 1]), np.nan)
-        else:
-            gamma = gammas[n]  # gamma of each n-gram as a context of order n+1
-            is_context = np.bincount(ids[n - 1][first[n]], minlength=len(gamma)) > 0
+        backoff = np.full(len(ngrams[n - 1]), np.nan)
+        if n < order:
+            children = ngrams[n]
+            parent = listed.find(children[:, :-1])
+            is_context = np.bincount(parent, minlength=len(backoff)) > 0
+            if pruned:
+                # 1 - what the listed children take, over 1 - what the same words take one order down.
+                taken = np.bincount(parent, weights=10.0 ** log10_probs[n], minlength=len(backoff))
+                below = np.bincount(parent, minlength=len(backoff), weights=10.0 ** backed_off_log10(
+                    listed, log10_probs, log10_backoffs, children[:, 1:]))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    weight = np.maximum(1.0 - taken, 0.0) / np.maximum(1.0 - below, 1e-12)
+            else:
+                weight = gammas[n][np.flatnonzero(keep[n - 1])]
             with np.errstate(divide="ignore"):
-                backoff = np.where(is_context, np.log10(gamma), np.nan)
+                backoff[is_context] = np.log10(weight[is_context])
         log10_backoffs.append(backoff)
-    return NgramModel(vocab, ngrams, log10_probs, log10_backoffs)
+    return NgramModel(counts.vocab, ngrams, log10_probs, log10_backoffs)
 
 
-def write_arpa(path: str | Path, model: NgramModel) -> None:
-    """Write `model` as an ARPA text file (written to a temp name, then renamed)."""
+def train_kneser_ney(sentences: Iterable[Sequence[str]], order: int = 3, cutoffs: Sequence[int] = ()) -> NgramModel:
+    """Kneser-Ney model of `order` from word sequences: `count_ngrams`, then `estimate_kneser_ney`."""
+    if not 2 <= order <= 6:
+        raise ValueError(f"LM order must be 2..6 (KenLM needs at least bigrams), got {order}")
+    return estimate_kneser_ney(count_ngrams(sentences, order), cutoffs)
+
+
+def write_arpa(path: str | Path, model: NgramModel, rows_per_write: int = 100_000) -> None:
+    """Write `model` as an ARPA text file (written to a temp name, then renamed), a slice of rows at
+    a time so a large model is never held as text in memory."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     words = np.asarray(model.vocab, dtype=object)
@@ -206,11 +259,11 @@ def write_arpa(path: str | Path, model: NgramModel) -> None:
         for n, (rows, probs, backoffs) in enumerate(zip(model.ngrams, model.log10_probs, model.log10_backoffs),
                                                     start=1):
             f.write(f"\n\\{n}-grams:\n")
-            texts = [" ".join(r) for r in words[rows].tolist()] if n > 1 else words[rows[:, 0]].tolist()
-            lines = [f"{p:.6f}\t{text}" if b != b else f"{p:.6f}\t{text}\t{b:.6f}"
-                     for p, text, b in zip(probs.tolist(), texts, backoffs.tolist())]
-            f.write("\n".join(lines))
-            f.write("\n")
+            for start in range(0, len(rows), rows_per_write):
+                part = slice(start, start + rows_per_write)
+                texts = [" ".join(r) for r in words[rows[part]].tolist()]
+                f.writelines(f"{p:.6f}\t{text}\n" if b != b else f"{p:.6f}\t{text}\t{b:.6f}\n"
+                             for p, text, b in zip(probs[part].tolist(), texts, backoffs[part].tolist()))
         f.write("\n\\end\\\n")
     tmp.replace(path)
 
@@ -249,12 +302,6 @@ class Arpa:
         return total
 
 
-def is_gzip(path: str | Path) -> bool:
-    """Whether the file starts with gzip's magic bytes (the content decides, not the name)."""
-    with open(path, "rb") as f:
-        return f.read(2) == GZIP_MAGIC
-
-
 def _arpa_sections(path: Path, stop_after: int | None = None):
     """(order, fields) for every n-gram line of an ARPA file (plain or gzipped), up to order
     `stop_after`."""
@@ -263,7 +310,7 @@ def _arpa_sections(path: Path, stop_after: int | None = None):
     if is_gzip(path):
         try:
             yield from _arpa_lines(path, gzip.open(path, "rb"), stop_after)
-        except _GZIP_ERRORS as e:
+        except GZIP_ERRORS as e:
             raise ValueError(f"{path}: corrupt or truncated gzip file ({e})") from None
     else:
         yield from _arpa_lines(path, open(path, "rb"), stop_after)
@@ -337,7 +384,7 @@ def decompressed_arpa(path: str | Path) -> Path:
             while chunk := f.read(1 << 20):
                 out.write(chunk)
         os.replace(tmp, plain)
-    except _GZIP_ERRORS as e:
+    except GZIP_ERRORS as e:
         raise ValueError(f"{path}: corrupt or truncated gzip file ({e})") from None
     finally:
         if os.path.exists(tmp):
@@ -437,29 +484,77 @@ def read_tuned(lm_path: str | Path) -> dict | None:
     return tuned
 
 
+def peak_memory_mib() -> float:
+    """This process's peak resident memory so far, in MiB: Linux's VmHWM, which starts afresh at
+    exec (ru_maxrss would count the memory of the process that started this one), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m asr.lm", description=__doc__.splitlines()[0])
-    parser.add_argument("text", help="text file, one sentence per line (any case)")
+    parser.add_argument("text", help="text file, one sentence per line (any case; plain or gzipped)")
     parser.add_argument("out", help="ARPA file to write")
     parser.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
+    vocab = parser.add_mutually_exclusive_group()
+    vocab.add_argument("--vocab", metavar="FILE",
+                       help="keep only these words (one per line, e.g. librispeech-vocab.txt); others become <unk>")
+    vocab.add_argument("--top-words", type=int, metavar="N",
+                       help="keep the N most frequent words (one more pass over the text); others become <unk>")
+    parser.add_argument("--prune", type=int, nargs="+", default=[], metavar="C",
+                        help="count cutoffs from order 2 up: drop n-grams seen at most C times "
+                             "(e.g. --prune 0 1: singleton trigrams); default none")
+    parser.add_argument("--memory", type=float, metavar="GIB",
+                        help="memory the build may use (default: 80%% of what is available now); "
+                             "it stops with the numbers when its projection needs more")
+    parser.add_argument("--chunk-tokens", type=int, default=CHUNK_TOKENS, metavar="N",
+                        help=f"tokens counted at once before merging into the totals (default {CHUNK_TOKENS:,}); "
+                             "fewer use less transient memory")
     parser.add_argument("--alphabet", default=TextConfig.alphabet,
                         help="characters kept by normalization (default: the training alphabet)")
     add_check_flag(parser)
     args = parser.parse_args(argv)
-    if args.order < 1:
-        parser.error(f"--order must be >= 1, got {args.order}")
+    if not 2 <= args.order <= 6:
+        parser.error(f"--order must be 2..6 (KenLM needs at least bigrams), got {args.order}")
+    if len(args.prune) > args.order - 1 or any(c < 0 for c in args.prune):
+        parser.error(f"--prune takes at most {args.order - 1} cutoffs >= 0 (orders 2..{args.order}), "
+                     f"got {' '.join(map(str, args.prune))}")
+    if args.top_words is not None and args.top_words < 1:
+        parser.error(f"--top-words must be >= 1, got {args.top_words}")
+    if args.chunk_tokens < 1:
+        parser.error(f"--chunk-tokens must be >= 1, got {args.chunk_tokens}")
+    if args.memory is not None and args.memory <= 0:
+        parser.error(f"--memory must be > 0 GiB, got {args.memory}")
     if args.check:
         return
     started = time.time()
+    budget = int(args.memory * 2 ** 30) if args.memory else int(0.8 * available_memory())
     try:
-        sentences = read_sentences(args.text, args.alphabet)
-        model = train_kneser_ney(sentences, args.order)
-    except (FileNotFoundError, ValueError) as e:
+        text = LmText(args.text, args.alphabet, progress=True)
+        words = None
+        if args.vocab:
+            words = read_vocab(args.vocab, args.alphabet)
+        elif args.top_words:
+            words = top_words(text, args.top_words)
+        counts = count_ngrams(text, args.order, words, memory_budget=budget, chunk_tokens=args.chunk_tokens,
+                              fraction=lambda: text.fraction,
+                              name=str(args.text))
+        check_memory(counts.distinct(), budget, f"{args.text} (counted)")
+        model = estimate_kneser_ney(counts, args.prune)
+    except (FileNotFoundError, ValueError, MemoryError) as e:
         sys.exit(f"error: {e}")
     write_arpa(args.out, model)
-    counts = ", ".join(f"{n}-grams {len(rows)}" for n, rows in enumerate(model.ngrams, start=1))
-    print(f"{args.out}: order {model.order}, {len(sentences)} sentences, {len(model.vocab) - 3} words; "
-          f"{counts} ({time.time() - started:.1f} s)")
+    listed = ", ".join(f"{n}-grams {len(rows)}" for n, rows in enumerate(model.ngrams, start=1))
+    unknown = f", {int(counts.counts[0][2])} <unk>" if words is not None else ""
+    print(f"{args.out}: order {model.order}, {counts.sentences} sentences, {counts.tokens - counts.sentences} words"
+          f"{unknown}, vocabulary {len(model.vocab) - 3}; {listed} ({time.time() - started:.1f} s, "
+          f"peak memory {peak_memory_mib():.0f} MiB)")
 
 
 if __name__ == "__main__":

@@ -88,8 +88,7 @@ def world(tmp_path_factory, tone_corpus) -> dict[str, Path]:
     rng = np.random.default_rng(0)
     words = ["cat", "dog", "sun", "red", "big", "top"]
     paths["lm"] = root / "lm" / "words.arpa"
-    write_arpa(paths["lm"], train_kneser_ney([list(rng.choice(words, 3)) for _ in range(50)], order=3,
-                                             progress=False))
+    write_arpa(paths["lm"], train_kneser_ney([list(rng.choice(words, 3)) for _ in range(50)], order=3))
     paths["bad_tuned_lm"] = root / "bad_tuned" / "words.arpa"
     paths["bad_tuned_lm"].parent.mkdir()
     shutil.copy(paths["lm"], paths["bad_tuned_lm"])

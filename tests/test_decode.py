@@ -105,7 +105,7 @@ def cat_lm(tmp_path_factory):
     sentences = [["the", "cat", "sat"]] * 30 + [["a", "cat", "ran"]] * 10 + [["the", "bat", "flew"]] * 3
     sentences += [["a", "dog", "sat"]] * 5
     path = tmp_path_factory.mktemp("lm") / "cat.arpa"
-    write_arpa(path, train_kneser_ney(sentences, order=3, progress=False))
+    write_arpa(path, train_kneser_ney(sentences, order=3))
     return WordLM(path)
 
 
@@ -160,8 +160,7 @@ def test_every_hypothesis_scores_exactly_ctc_plus_lm_terms(tmp_path, suffix, see
     # A file not named .arpa (as a KenLM binary would be) gives no word list: unknown words are then
     # found only when they complete and words are read back from the prefix tree; same scores.
     path = tmp_path / f"ab{suffix}"
-    write_arpa(path, train_kneser_ney([["a", "ab"], ["ab", "b"], ["a"], ["b", "a", "a"]] * 3, order=2,
-                                      progress=False))
+    write_arpa(path, train_kneser_ney([["a", "ab"], ["ab", "b"], ["a"], ["b", "a", "a"]] * 3, order=2))
     lm = WordLM(path)
     vocab = ["<blank>", "a", "b", " "]
     rng = np.random.default_rng(seed)

@@ -28,7 +28,7 @@ def arpas(tmp_path):
     sibling of the .gz is never the plain one."""
     rng = np.random.default_rng(0)
     plain = tmp_path / "plain" / "words.arpa"
-    write_arpa(plain, train_kneser_ney([list(rng.choice(WORDS, 3)) for _ in range(50)], order=3, progress=False))
+    write_arpa(plain, train_kneser_ney([list(rng.choice(WORDS, 3)) for _ in range(50)], order=3))
     packed = tmp_path / "gz" / "words.arpa.gz"
     packed.parent.mkdir()
     with open(plain, "rb") as f, gzip.open(packed, "wb") as out:
@@ -160,8 +160,8 @@ def test_an_upper_case_lm_is_queried_with_the_decoders_lower_case_words(tmp_path
     words = ["the", "cat", "and", "a", "dog", "of", "sun"]
     sentences = [list(rng.choice(words, 4)) for _ in range(60)]
     lower, upper = tmp_path / "lower.arpa", tmp_path / "upper.arpa"
-    write_arpa(lower, train_kneser_ney(sentences, order=3, progress=False))
-    write_arpa(upper, train_kneser_ney([[w.upper() for w in s] for s in sentences], order=3, progress=False))
+    write_arpa(lower, train_kneser_ney(sentences, order=3))
+    write_arpa(upper, train_kneser_ney([[w.upper() for w in s] for s in sentences], order=3))
     lm_lower, lm_upper = WordLM(lower), WordLM(upper)
     assert not lm_lower.upper_case and lm_upper.upper_case
     assert "cat" in lm_upper and "zebra" not in lm_upper

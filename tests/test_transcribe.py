@@ -43,7 +43,7 @@ def lm_path(tmp_path_factory):
     rng = np.random.default_rng(0)
     words = ["cat", "dog", "sun", "red", "big", "top"]
     path = tmp_path_factory.mktemp("lm") / "words.arpa"
-    write_arpa(path, train_kneser_ney([list(rng.choice(words, 3)) for _ in range(50)], order=3, progress=False))
+    write_arpa(path, train_kneser_ney([list(rng.choice(words, 3)) for _ in range(50)], order=3))
     return path
 
 
