@@ -112,7 +112,7 @@ class TrainConfig:
     stage: str = "asr_clean"  # runs go to logs/<stage>/<name>
     name: str = "default"  # run name: the run folder under logs/<stage>/
     seed: int = 0  # fixes init, data order and augmentation
-    deterministic: bool = False  # deterministic kernels (slower; for exact reruns on a GPU)
+    deterministic: bool = False  # deterministic kernels where torch has them (slower; for reruns on a GPU)
     corpus: Literal["librispeech", "kspon"] = "librispeech"  # layout of data.root (which reader)
     epochs: int = 10  # passes over the training data
     max_steps: int = 0  # stop after this many optimizer steps (0: run all epochs); sets the schedule length

@@ -96,12 +96,17 @@ def make_scheduler(cfg: OptimConfig, optimizer: torch.optim.Optimizer, total_ste
 def rng_state() -> dict:
     """Every random stream training draws from, as checkpoint-safe values."""
     np_state = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()),
-                                                      *np_state[2:]], "python": random.getstate()}
+    state = {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()),
+                                                       *np_state[2:]], "python": random.getstate()}
+    if torch.cuda.is_available():  # dropout and SpecAugment masks drawn on the GPU
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
     name, keys, *rest = state["numpy"]
     np.random.set_state((name, keys.numpy(), *rest))
     random.setstate(tuple(x if not isinstance(x, list) else tuple(x) for x in state["python"]))

@@ -351,12 +351,12 @@ def config_from_argv(schema: type[T], argv: list[str], usage: str,
                      check: Callable[[T], None] | None = None) -> T:
     """`[--check] [CONFIG.json] [key=value ...]` from a command line; help or a bad config exits with one line.
 
-    With `--check` first, the config is only validated (and passed to `check`, which raises
+    With `--check` (anywhere), the config is only validated (and passed to `check`, which raises
     ValueError or OSError for what else must hold, e.g. that a checkpoint it names exists), then the
     command exits 0: `run.sh` validates a stage's arguments this way before making any data.
     """
-    check_only = bool(argv) and argv[0] == "--check"
-    argv = argv[1:] if check_only else argv
+    check_only = "--check" in argv
+    argv = [a for a in argv if a != "--check"]
     wants_help = any(a in ("-h", "--help") for a in argv)
     argv = [a for a in argv if a not in ("-h", "--help")]
     for arg in argv:

@@ -11,8 +11,10 @@ import torch
 def seed_everything(seed: int, *, deterministic: bool = False) -> torch.Generator:
     """Seed python, numpy and torch; return a generator for `DataLoader(generator=...)`.
 
-    With `deterministic=True` torch refuses nondeterministic kernels (and cuDNN autotuning), so two
-    runs with the same seed give the same weights; it can be slower and some ops then raise.
+    With `deterministic=True` torch picks deterministic kernels (and no cuDNN autotuning), so two
+    runs with the same seed give the same weights; it can be slower. Ops that have no deterministic
+    kernel (CTC loss backward on CUDA among them) warn instead of raising, so a GPU run with it
+    still trains, only not bit for bit.
     Pass `seed_worker` as the loader's `worker_init_fn` so workers' numpy/random streams follow too.
     """
     random.seed(seed)
@@ -21,7 +23,7 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> torch.Generato
     if deterministic:
         # cuBLAS needs a fixed workspace to be deterministic; must be set before its first use.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
+        torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
     generator = torch.Generator()
     generator.manual_seed(seed)
