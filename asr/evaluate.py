@@ -43,7 +43,7 @@ from asr.model import load_asr_checkpoint
 from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from common.cli import fail
 from common.config import from_dict
-from common.metrics import cer, error_rates, wer
+from common.metrics import cer, cer_without_spaces, error_rates, wer
 from common.out_folder import check_out_folder, write_text_atomic
 
 USAGE = ("python -m asr.evaluate CHECKPOINT [--split S ...] [--root DIR] [--out DIR] [--lm ARPA] [--beam N]\n"
@@ -63,7 +63,8 @@ def as_text(hypothesis: str) -> str:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, features: torch.nn.Module, loader, tokenizer,
              device: torch.device) -> dict:
-    """Greedy-decode every batch of `loader`; returns cer, wer, refs, hyps (in loader order)."""
+    """Greedy-decode every batch of `loader`; returns cer, cer_without_spaces, wer, refs, hyps (in
+    loader order)."""
     model.eval()
     refs, hyps, skipped = [], [], 0
     for batch in loader:
@@ -75,7 +76,8 @@ def evaluate(model: torch.nn.Module, features: torch.nn.Module, loader, tokenize
         hyps += [as_text(tokenizer.decode(ids)) for ids in greedy(log_probs, lengths)]
         refs += batch["texts"]
     check_scored(loader, len(refs), skipped)
-    return {"cer": cer(refs, hyps), "wer": wer(refs, hyps), "refs": refs, "hyps": hyps}
+    return {"cer": cer(refs, hyps), "cer_without_spaces": cer_without_spaces(refs, hyps), "wer": wer(refs, hyps),
+            "refs": refs, "hyps": hyps}
 
 
 def check_scored(loader, scored: int, skipped: int) -> None:

@@ -318,13 +318,15 @@ def report_test(cfg: TrainConfig, checkpoint: Path, device: torch.device, run: R
     """Evaluate the best checkpoint on the test splits; a table on screen and in results.md."""
     ckpt = load_asr_checkpoint(checkpoint, device)
     model, features, tokenizer = ckpt.model, ckpt.features, ckpt.tokenizer
-    rows = ["| split | utterances | CER | WER |", "|---|---|---|---|"]
+    rows = ["| split | utterances | CER | CER without spaces | WER |", "|---|---|---|---|---|"]
     for split in cfg.data.test_splits:
         result = evaluate(model, features, eval_loader(cfg, tokenizer, split), tokenizer, device)
-        run.metrics(step=-1, split=split, test_cer=result["cer"], test_wer=result["wer"])
+        run.metrics(step=-1, split=split, test_cer=result["cer"], test_cer_without_spaces=result["cer_without_spaces"],
+                    test_wer=result["wer"])
         name = Path(split).name  # a split may be given as a folder path
         log_examples(run, run.dir / f"examples_{name}.txt", f"test/{name}/examples", -1, result)
-        rows.append(f"| {split} | {len(result['refs'])} | {result['cer']:.2%} | {result['wer']:.2%} |")
+        rows.append(f"| {split} | {len(result['refs'])} | {result['cer']:.2%} | {result['cer_without_spaces']:.2%} "
+                    f"| {result['wer']:.2%} |")
     table = "\n".join(rows)
     (run.dir / "results.md").write_text(f"Greedy decoding, {checkpoint}\n\n{table}\n")
     run.info(f"test results ({checkpoint.name}, greedy):\n{table}\nlogs: {run.dir}")

@@ -74,8 +74,19 @@ def is_folder_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name
 
 
+def without_comments(tree):
+    """`tree` without the keys that start with '#' at any depth: JSON has no comments, so a config
+    says why it chose a value in a '#' key beside it (`"#": "fbank: docs/experiments.md"`)."""
+    if isinstance(tree, dict):
+        return {k: without_comments(v) for k, v in tree.items() if not (isinstance(k, str) and k.startswith("#"))}
+    if isinstance(tree, list):
+        return [without_comments(v) for v in tree]
+    return tree
+
+
 def read_json_tree(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
-    """Read a JSON config and everything it `extends`, deep-merged (the file's own keys win)."""
+    """Read a JSON config and everything it `extends`, deep-merged (the file's own keys win); keys
+    starting with '#' are comments and dropped (`without_comments`)."""
     path = Path(path).resolve()
     if path in _chain:
         cycle = " -> ".join(str(p) for p in (*_chain, path))
@@ -89,6 +100,7 @@ def read_json_tree(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
         raise ConfigError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: expected a JSON object at the top level, got {type(tree).__name__}")
+    tree = without_comments(tree)
     base_name = tree.pop("extends", None)
     if base_name is None:
         return tree

@@ -80,6 +80,15 @@ def cer(references: str | Sequence[str], hypotheses: str | Sequence[str]) -> flo
     return error_rates(references, hypotheses, unit="char").rate
 
 
+def cer_without_spaces(references: str | Sequence[str], hypotheses: str | Sequence[str]) -> float:
+    """Character error rate with all whitespace removed first, so spacing errors do not count
+    (KoSpeech's convention for Korean, whose spacing is loose)."""
+    def squeeze(texts):
+        return "".join(texts.split()) if isinstance(texts, str) else ["".join(t.split()) for t in texts]
+
+    return cer(squeeze(references), squeeze(hypotheses))
+
+
 def wer(references: str | Sequence[str], hypotheses: str | Sequence[str]) -> float:
     """Corpus-level word error rate (words split on whitespace)."""
     return error_rates(references, hypotheses, unit="word").rate

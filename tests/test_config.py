@@ -44,6 +44,14 @@ def test_extends_chain_deep_merges(tmp_path):
     assert cfg.optim.betas == [0.9, 0.98]
 
 
+def test_keys_starting_with_hash_are_comments_at_any_depth(tmp_path):
+    cfg = write(tmp_path / "a.json", {"#": "why these values", "epochs": 3,
+                                      "optim": {"#": "measured in docs/", "lr": 0.5, "#why lr": "a table"}})
+    assert load_config(Experiment, cfg) == Experiment(epochs=3, optim=Optim(lr=0.5))
+    with pytest.raises(ConfigError, match="unknown key 'optim.why'"):
+        load_config(Experiment, write(tmp_path / "b.json", {"optim": {"why": "not a comment"}}))
+
+
 def test_extends_cycle_rejected(tmp_path):
     write(tmp_path / "a.json", {"extends": "b.json"})
     write(tmp_path / "b.json", {"extends": "a.json"})

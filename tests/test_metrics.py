@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.metrics import au_fa_fr, cer, error_rates, fa_fr_curve, wer
+from common.metrics import au_fa_fr, cer, cer_without_spaces, error_rates, fa_fr_curve, wer
 
 
 def seminar_au_fa_fr(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -23,6 +23,12 @@ def test_cer_known_values():
     assert cer("a b", "ab") == pytest.approx(1 / 3)  # the space is a character
     assert cer("안녕하세요", "안녕하세오") == pytest.approx(1 / 5)
     assert cer(["abc", "de"], ["abc", "de"]) == 0.0
+
+
+def test_cer_without_spaces_ignores_spacing_only():
+    assert cer_without_spaces("안녕 하세요", "안녕하세요") == 0.0  # spacing differs, letters agree
+    assert cer("안녕 하세요", "안녕하세요") == pytest.approx(1 / 6)
+    assert cer_without_spaces(["a b", "cd"], ["a  c", "c d"]) == pytest.approx(1 / 4)
 
 
 def test_wer_counts_insertions_above_one():
