@@ -112,6 +112,18 @@ def set_rng_state(state: dict) -> None:
     random.setstate(tuple(x if not isinstance(x, list) else tuple(x) for x in state["python"]))
 
 
+def optimizer_step(loss: torch.Tensor, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                   scaler: torch.amp.GradScaler, grad_clip: float) -> None:
+    """Backward `loss` and update: gradients scaled for fp16 (a no-op scaler otherwise), unscaled
+    before clipping their norm to `grad_clip`."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+
+
 def ctc_loss(model: torch.nn.Module, features: torch.nn.Module, batch: dict, device: torch.device,
              spec_augment: torch.nn.Module | None = None, amp_dtype: torch.dtype | None = None) -> torch.Tensor:
     """Mean CTC loss of a collated batch (per utterance, normalized by target length)."""
@@ -273,12 +285,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
                     if main_process:
                         run.info(f"step {step}: non-finite loss, batch skipped ({skipped_batches} so far)")
                 else:
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
+                    optimizer_step(loss, model, optimizer, scaler, cfg.optim.grad_clip)
                     loss_sum, loss_count = loss_sum + loss.item(), loss_count + 1
                     audio_seconds += batch["wave_lengths"].sum().item() / cfg.features.sample_rate
             scheduler.step()

@@ -68,7 +68,8 @@ from asr.data import collate, eval_loader, make_spec_augment  # noqa: E402
 from asr.evaluate import evaluate  # noqa: E402
 from asr.model import DeepSpeech2, RecurrentLayer, load_asr_checkpoint  # noqa: E402
 from asr.text import TextTokenizer, build_tokenizer  # noqa: E402
-from asr.train import build_data, ctc_loss, make_optimizer, make_scheduler, select_train_utterances  # noqa: E402
+from asr.train import (build_data, ctc_loss, make_optimizer, make_scheduler, optimizer_step,  # noqa: E402
+                       select_train_utterances)
 from common.cli import error_line  # noqa: E402
 from common.config import from_dict, load_config  # noqa: E402
 from common.features import Features, make_features  # noqa: E402
@@ -235,12 +236,7 @@ def train_steps(cfg: TrainConfig, tokenizer: TextTokenizer, batches: list[dict],
         loss = ctc_loss(model, features, batch, device, spec_augment, amp_dtype)
         losses.append(loss.item())
         if math.isfinite(losses[-1]):
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
+            optimizer_step(loss, model, optimizer, scaler, cfg.optim.grad_clip)
         scheduler.step()
         if step >= 1:
             audio_seconds += batch["wave_lengths"].sum().item() / cfg.features.sample_rate
