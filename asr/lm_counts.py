@@ -202,7 +202,7 @@ def check_memory(distinct: int, budget: int, what: str) -> None:
     if need > budget:
         raise MemoryError(f"{what}: {distinct:,} distinct n-grams need ~{size_text(need)} "
                           f"({BYTES_PER_NGRAM} bytes each), more than the {size_text(budget)} budget; "
-                          f"use --top-words, --prune, a lower --order or a smaller text (or --memory GIB)")
+                          f"use --top-words N or --vocab FILE, a lower --order or a smaller text (or --memory GIB)")
 
 
 def count_ngrams(sentences: Iterable[Sequence[str]], order: int, vocab: Sequence[str] | None = None,

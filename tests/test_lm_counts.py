@@ -181,7 +181,7 @@ def test_the_cli_refuses_with_the_numbers_before_running_out(tmp_path):
         main([str(tmp_path / "lm.txt"), str(tmp_path / "lm.arpa"), "--memory", "0.00001"])
     message = str(e.value)
     assert "\n" not in message and re.search(r"lm.txt .*: [\d,]+ distinct n-grams need ~[\d.]+ [KMG]iB", message)
-    assert "--top-words, --prune" in message and not (tmp_path / "lm.arpa").exists()
+    assert "--top-words N or --vocab FILE" in message and not (tmp_path / "lm.arpa").exists()
     for bad, expected in ((["--prune", "1", "1", "1"], "--prune takes at most 2 cutoffs"),
                           (["--top-words", "0"], "--top-words must be >= 1"),
                           (["--order", "1"], "--order must be 2..6")):
