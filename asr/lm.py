@@ -44,7 +44,7 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,12 +80,6 @@ class NgramModel:
     @property
     def order(self) -> int:
         return len(self.ngrams)
-
-
-def read_sentences(path: str | Path, alphabet: str = TextConfig.alphabet) -> Iterator[list[str]]:
-    """Words of every non-empty line of a text file (plain or gzipped), normalized like training
-    transcripts, read as a stream."""
-    return iter(LmText(path, alphabet))
 
 
 def discounts(adjusted_counts: np.ndarray) -> tuple[float, float, float]:
@@ -240,8 +234,6 @@ def estimate_kneser_ney(counts: NgramCounts, cutoffs: Sequence[int] = ()) -> Ngr
 
 def train_kneser_ney(sentences: Iterable[Sequence[str]], order: int = 3, cutoffs: Sequence[int] = ()) -> NgramModel:
     """Kneser-Ney model of `order` from word sequences: `count_ngrams`, then `estimate_kneser_ney`."""
-    if not 2 <= order <= 6:
-        raise ValueError(f"LM order must be 2..6 (KenLM needs at least bigrams), got {order}")
     return estimate_kneser_ney(count_ngrams(sentences, order), cutoffs)
 
 

@@ -223,7 +223,6 @@ def count_ngrams(sentences: Iterable[Sequence[str]], order: int, vocab: Sequence
     rows = [np.zeros((0, n), dtype=np.int32) for n in range(2, order + 1)]
     counts = [np.zeros(0, dtype=np.int64) for _ in range(2, order + 1)]
     history: list[tuple[float, int]] = []
-    totals = {"sentences": 0, "tokens": 0}
 
     def add_chunk(tokens: array, ends: array) -> None:
         nonlocal unigrams
@@ -249,6 +248,7 @@ def count_ngrams(sentences: Iterable[Sequence[str]], order: int, vocab: Sequence
 
     # Compact buffers (4 and 8 bytes an entry): a list would hold an int object per token.
     tokens, ends = array("i"), array("q")
+    sentence_count = token_count = 0
     for words in sentences:
         tokens.append(0)
         if fixed:
@@ -257,18 +257,17 @@ def count_ngrams(sentences: Iterable[Sequence[str]], order: int, vocab: Sequence
             tokens.extend(index.setdefault(w, len(index)) for w in words)
         tokens.append(1)
         ends.append(len(tokens))
-        totals["sentences"] += 1
-        totals["tokens"] += len(words) + 1
+        sentence_count += 1
+        token_count += len(words) + 1
         if len(tokens) >= chunk_tokens:
             add_chunk(tokens, ends)
             tokens, ends = array("i"), array("q")
     if tokens:
         add_chunk(tokens, ends)
-    if not totals["sentences"]:
+    if not sentence_count:
         raise ValueError(f"{name}: no sentences to train the LM on")
     if len(rows) and len(rows[-1]) == 0:
         raise ValueError(f"{name}: no sentence is long enough for {order}-grams; lower the order")
-    unigrams = np.concatenate((unigrams, np.zeros(len(index) - len(unigrams), dtype=np.int64)))
-    words = list(index)
+    words = list(index)  # every chunk padded `unigrams` to the vocabulary it had seen
     return NgramCounts(words, [np.arange(len(words), dtype=np.int32)[:, None], *rows], [unigrams, *counts],
-                       totals["sentences"], totals["tokens"])
+                       sentence_count, token_count)

@@ -5,8 +5,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from asr.lm import (BOS, EOS, UNK, WordLM, arpa_words, discounts, main, read_arpa, read_sentences,
-                    read_tuned, train_kneser_ney, tuned_path, write_arpa)
+from asr.lm import (BOS, EOS, UNK, WordLM, arpa_words, discounts, main, read_arpa, read_tuned, train_kneser_ney,
+                    tuned_path, write_arpa)
+from asr.lm_counts import LmText
 
 WORDS = ["a", "b", "c", "d", "e", "f"]
 
@@ -122,7 +123,7 @@ def test_cli_normalizes_text_like_transcripts(tmp_path, capsys):
     assert "order 3, 3 sentences" in capsys.readouterr().out
     words = arpa_words(out)
     assert sorted(words) == ["cat", "cat's", "dog's", "hat", "is", "red", "the"]
-    assert next(read_sentences(text)) == ["the", "cat's", "hat", "is", "red"]
+    assert next(iter(LmText(text))) == ["the", "cat's", "hat", "is", "red"]
     assert len(read_arpa(out).ngrams) == 3
 
 
@@ -132,7 +133,7 @@ def test_bad_inputs_fail_with_one_line_messages(tmp_path):
     with pytest.raises(ValueError, match="no sentences"):
         train_kneser_ney([], order=3)
     with pytest.raises(FileNotFoundError, match="missing.txt"):
-        read_sentences(tmp_path / "missing.txt")
+        LmText(tmp_path / "missing.txt")
     with pytest.raises(FileNotFoundError, match="missing.arpa"):
         WordLM(tmp_path / "missing.arpa")
     lm = tmp_path / "lm.arpa"
