@@ -24,6 +24,9 @@ class DataConfig:
     dev_split: str = "dev-clean"  # split scored during training; best.pt has its lowest WER
     # splits best.pt is scored on when training ends
     test_splits: list[str] = field(default_factory=lambda: ["test-clean"])
+    # splits of speech that training never meets in kind (docs/heldout.md), scored beside
+    # test_splits when the corpus holds them; skipped with a note otherwise (real corpora have none)
+    heldout_splits: list[str] = field(default_factory=list)
     min_seconds: float = 0.3  # shorter training utterances are left out
     max_seconds: float = 16.7  # longer training utterances are left out
     max_batch_seconds: float = 60.0  # padded audio seconds per batch (per process under DDP)

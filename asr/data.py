@@ -271,6 +271,20 @@ def split_source(cfg: TrainConfig, split: str) -> Path:
     return librispeech.split_folder(cfg.data.root, split)
 
 
+def scored_splits(cfg: TrainConfig) -> tuple[list[str], list[str]]:
+    """(splits to score at the end, held-out splits this corpus lacks): `data.test_splits`, then
+    each of `data.heldout_splits` whose folder exists (the synthetic corpus's test-heldout; a
+    real LibriSpeech download has none)."""
+    present, missing = [], []
+    for split in cfg.data.heldout_splits:
+        try:
+            split_source(cfg, split)
+            present.append(split)
+        except FileNotFoundError:
+            missing.append(split)
+    return list(cfg.data.test_splits) + present, missing
+
+
 def load_split(cfg: TrainConfig, split: str) -> list[Utterance]:
     """Utterances of `split` read with the corpus's reader, transcripts cleaned as `cfg.text` says.
 

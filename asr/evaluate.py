@@ -3,7 +3,7 @@
     python -m asr.evaluate CHECKPOINT [--split S ...] [--root DIR] [--out DIR] [--lm ARPA] [--beam N]
                            [--alpha A --beta B] [--workers N]
 
-A split (--split, default: the checkpoint's test splits) is a split name under the data root the
+A split (--split, default: the checkpoint's test and held-out splits) is a split name under the data root the
 checkpoint was trained with (or --root), a path to a folder in LibriSpeech layout, or a path to a
 plain folder of audio files with same-named .txt transcripts (`DIR/a.wav` + `DIR/a.txt`: your own
 recordings, for example). The acoustic model runs once per split; every decoder then works on the
@@ -36,7 +36,7 @@ import torch
 from tqdm import tqdm
 
 from asr.config import TrainConfig
-from asr.data import eval_loader
+from asr.data import eval_loader, scored_splits
 from asr.decode import BeamSearchDecoder, DecoderConfig, check_decoding, decode_dataset, default_workers, greedy
 from asr.lm import WordLM, read_tuned, tuned_path
 from asr.model import load_asr_checkpoint
@@ -272,7 +272,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("checkpoint", metavar="CHECKPOINT")
     parser.add_argument("--split", dest="splits", nargs="+", metavar="S",
                         help="split names, LibriSpeech-layout folders or plain folders of audio files with "
-                             "same-named .txt transcripts (default: the checkpoint's test splits)")
+                             "same-named .txt transcripts (default: the checkpoint's test and held-out splits)")
     parser.add_argument("--root", metavar="DIR", help="data root holding the splits (default: the one trained with)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="folder for results.json and hyps.jsonl")
     parser.add_argument("--lm", metavar="ARPA", help="word n-gram LM (ARPA) for a beam + LM row")
@@ -315,7 +315,7 @@ def main(argv: list[str]) -> None:
         fail(e)
     if args.root:
         cfg.data.root = args.root
-    splits = args.splits or cfg.data.test_splits
+    splits = args.splits or scored_splits(cfg)[0]
     table, records, forward_seconds = [], [], {}
     print("| split | decoder | utterances | CER | WER | decoding s |\n|---|---|---|---|---|---|")
     for split in splits:

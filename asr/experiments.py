@@ -102,6 +102,7 @@ def row_config(exp: ExperimentConfig, row: RowConfig, seed: int) -> tuple[TrainC
     cfg = from_dict(TrainConfig, tree, source=f"{exp.base} + {exp.name}/{row.name}")
     test_splits = list(cfg.data.test_splits)
     cfg.seed, cfg.max_steps, cfg.data.test_splits = seed, exp.max_steps, []
+    cfg.data.heldout_splits = []  # the tables score their base's test splits only
     cfg.epochs = max(cfg.epochs, exp.max_steps)  # never the binding limit: max_steps is
     cfg.stage, cfg.name = "", ""
     return cfg, test_splits
@@ -111,7 +112,8 @@ def row_config(exp: ExperimentConfig, row: RowConfig, seed: int) -> tuple[TrainC
 # they stay out of the key, so adding an option does not orphan every finished run.
 # `attention_lr_scale` only acts on self-attention models: those runs made before it (at scale 1)
 # were deleted by hand, since their keys now name runs at 0.1.
-LATER_OPTIONS = {("model", "frame_stack"): 1, ("optim", "attention_lr_scale"): 0.1}
+LATER_OPTIONS = {("model", "frame_stack"): 1, ("optim", "attention_lr_scale"): 0.1,
+                 ("data", "heldout_splits"): []}
 
 
 def run_key(cfg: TrainConfig, test_splits: list[str]) -> str:

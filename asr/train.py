@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from asr.config import OptimConfig, TrainConfig
 from asr.data import (DurationBatchSampler, SpeechDataset, collate, durations, eval_loader, load_train_utterances,
-                      make_spec_augment, make_wave_augment, select, split_source)
+                      make_spec_augment, make_wave_augment, scored_splits, select, split_source)
 from asr.evaluate import evaluate, write_examples
 from asr.model import DeepSpeech2, load_asr_checkpoint
 from asr.text import build_tokenizer, kept_characters, tokenizer_from_dict
@@ -228,6 +228,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
     dev = eval_loader(cfg, tokenizer, cfg.data.dev_split) if main_process else None
     for split in cfg.data.test_splits:  # scored at the end: a missing one is refused now
         split_source(cfg, split)
+    test_splits, missing_heldout = scored_splits(cfg)
     run = RunLog(cfg.stage, cfg.name, to_dict(cfg), seed=cfg.seed, device=str(device), root=log_root,
                  quiet=quiet) if main_process else None
     if run is not None:
@@ -235,6 +236,9 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
             run.resume_metrics(step)
         run.info(f"train: {len(train_utterances)} utterances, {sum(seconds) / 3600:.2f} h "
                  f"({dropped} outside {cfg.data.min_seconds}-{cfg.data.max_seconds} s or unreadable)")
+        if missing_heldout:
+            run.info(f"held-out splits not in {cfg.data.root}, not scored: {', '.join(missing_heldout)} "
+                     f"(./run.sh data makes test-heldout in the synthetic corpus)")
 
     def evaluate_dev() -> None:
         nonlocal best_wer
@@ -314,19 +318,20 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
         run.info(f"training done: {step} steps, {skipped_batches} batches skipped (non-finite loss or no audio), "
                  f"{skipped_utterances} unreadable utterances skipped, best dev WER {best_wer:.2%}, "
                  f"{(time.time() - started) / 60:.1f} min in this process")
-        report_test(cfg, best_path, device, run)
+        report_test(cfg, test_splits, best_path, device, run)
         run.close()
     if world > 1:
         dist.destroy_process_group()
     return run_dir
 
 
-def report_test(cfg: TrainConfig, checkpoint: Path, device: torch.device, run: RunLog) -> None:
-    """Evaluate the best checkpoint on the test splits; a table on screen and in results.md."""
+def report_test(cfg: TrainConfig, splits: list[str], checkpoint: Path, device: torch.device,
+                run: RunLog) -> None:
+    """Evaluate the best checkpoint on `splits`; a table on screen and in results.md."""
     ckpt = load_asr_checkpoint(checkpoint, device)
     model, features, tokenizer = ckpt.model, ckpt.features, ckpt.tokenizer
     rows = ["| split | utterances | CER | CER without spaces | WER |", "|---|---|---|---|---|"]
-    for split in cfg.data.test_splits:
+    for split in splits:
         result = evaluate(model, features, eval_loader(cfg, tokenizer, split), tokenizer, device)
         run.metrics(step=-1, split=split, test_cer=result["cer"], test_cer_without_spaces=result["cer_without_spaces"],
                     test_wer=result["wer"])

@@ -211,3 +211,14 @@ def test_a_model_without_attention_has_one_parameter_group():
     model = DeepSpeech2(40, 29, ModelConfig(rnn_layers=1, rnn_hidden=16, conv_channels=[4, 4, 4]))
     optimizer = train_module.make_optimizer(OptimConfig(lr=1e-3), model)
     assert len(optimizer.param_groups) == 1 and optimizer.param_groups[0]["lr"] == 1e-3
+
+
+def test_heldout_splits_are_scored_when_the_corpus_holds_them(tone_corpus, tmp_path):
+    # dev-clean stands in for a held-out split; test-heldout is missing, as in a real LibriSpeech.
+    cfg = tiny_config(tone_corpus, "epochs=1", 'data.heldout_splits=["dev-clean","test-heldout"]')
+    run_dir = train_module.train(cfg, log_root=tmp_path, quiet=True)
+    rows = [line.split("|")[1].strip() for line in (run_dir / "results.md").read_text().splitlines()
+            if line.startswith("| ") and "%" in line]
+    assert rows == ["test-clean", "dev-clean"]
+    log = (run_dir / "train.log").read_text()
+    assert "held-out splits not in" in log and "not scored: test-heldout" in log

@@ -9,13 +9,15 @@ import pytest
 import soundfile as sf
 
 from corpora.synth.__main__ import main as synth_main
-from corpora.synth.librispeech import (SPLITS, LibriSpeechSpec, is_complete, make_librispeech,
-                                      normalize_line)
+from corpora.synth.librispeech import (HELDOUT_SPLIT, SPLITS, LibriSpeechSpec, is_complete,
+                                      make_librispeech, normalize_line)
+from corpora.synth.speakers import KLATT_VARIANTS
 
 TINY = LibriSpeechSpec(
     seed=0, train_clean_100=6, train_other_500=6, dev_clean=6, test_clean=6, dev_other=6,
-    test_other=6, lm_sentences=200, train_clean_100_speakers=2, train_other_500_speakers=2,
-    dev_test_speakers=2, utterances_per_chapter=2, babble_tracks=2, chunk_size=5)
+    test_other=6, test_heldout=6, lm_sentences=200, train_clean_100_speakers=2,
+    train_other_500_speakers=2, dev_test_speakers=2, utterances_per_chapter=2, babble_tracks=2,
+    chunk_size=5, random_voice_share=0.5)
 FLAC_NAME = re.compile(r"(\d+)-(\d+)-(\d{4})\.flac")
 
 
@@ -30,7 +32,7 @@ def _tree_hash(folder: Path) -> str:
 def corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ls")
     result = make_librispeech(root, TINY, processes=1)
-    assert result["utterances"] == 36 and result["lm_sentences"] == 200
+    assert result["utterances"] == 42 and result["lm_sentences"] == 200
     assert set(result["splits"]) == set(SPLITS) and result["hours"] > 0
     return root
 
@@ -84,6 +86,46 @@ def test_speakers_txt_and_disjoint_speakers(corpus):
         assert len(on_disk) == 2
 
 
+def _speaker_voices(base: Path) -> dict[str, list[str]]:
+    """SPEAKERS.TXT as {subset: [voice, ...]}."""
+    voices = {}
+    for line in (base / "SPEAKERS.TXT").read_text().splitlines():
+        if not line.startswith(";"):
+            _, _, subset, _, name = (field.strip() for field in line.split("|"))
+            voices.setdefault(subset, []).append(name.split()[0])
+    return voices
+
+
+def test_heldout_voices_are_held_out_of_every_other_split(corpus):
+    base = corpus / "LibriSpeech"
+    voices = _speaker_voices(base)
+    heldout = voices.pop(HELDOUT_SPLIT)
+    variants = [voice.partition("+")[2] for voice in heldout]
+    # half packaged Klatt-engine variants, half voices generated for test-heldout
+    assert variants[0] in KLATT_VARIANTS and variants[1].startswith("hv")
+    for subset, names in voices.items():
+        for name in names:
+            language, _, variant = name.partition("+")
+            assert language != "en-029" and variant not in KLATT_VARIANTS
+            assert not variant.startswith("hv")
+    # random_voice_share 0.5: one of the two speakers of each training split has a generated voice
+    for split in ("train-clean-100", "train-other-500"):
+        assert sum(name.partition("+")[2].startswith("rv") for name in voices[split]) == 1
+    generated = (base / "VOICES.TXT").read_text()
+    for name in ("rv0000", "rv0001", "hv0000"):
+        assert f"=== {name} (formant scale" in generated and f"name {name}\n" in generated
+
+
+def test_heldout_split_does_not_depend_on_the_training_voices(corpus, tmp_path):
+    other = replace(TINY, random_voice_share=0.0, random_formant_scale=(0.95, 1.05),
+                    clean_variants=("m1", "f2"))
+    make_librispeech(tmp_path, other, processes=2)
+    assert (_tree_hash(tmp_path / "LibriSpeech" / HELDOUT_SPLIT)
+            == _tree_hash(corpus / "LibriSpeech" / HELDOUT_SPLIT))
+    assert (_tree_hash(tmp_path / "LibriSpeech" / "train-clean-100")
+            != _tree_hash(corpus / "LibriSpeech" / "train-clean-100"))
+
+
 def _texts(base: Path, split: str) -> set[str]:
     return {line.split(" ", 1)[1] for trans in (base / split).rglob("*.trans.txt")
             for line in trans.read_text().splitlines()}
@@ -95,7 +137,7 @@ def test_lm_text_excludes_held_out_sentences(corpus):
     assert len(lm) == len(set(lm)) == 200
     held_out = set().union(*(_texts(base, s) for s in SPLITS if not s.startswith("train")))
     train = set().union(*(_texts(base, s) for s in SPLITS if s.startswith("train")))
-    assert len(held_out) == 24 and not held_out & (set(lm) | train)
+    assert len(held_out) == 30 and not held_out & (set(lm) | train)
 
 
 def test_completion_marker(corpus, tmp_path):
@@ -103,7 +145,7 @@ def test_completion_marker(corpus, tmp_path):
     assert not is_complete(corpus, replace(TINY, seed=5))
     assert not is_complete(tmp_path, TINY)
     marker = json.loads((corpus / "LibriSpeech" / ".complete").read_text())
-    assert marker["utterances"] == 36
+    assert marker["utterances"] == 42
 
 
 def test_refuses_to_replace_a_foreign_librispeech_folder(tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy.signal import butter, fftconvolve, sosfilt
+from scipy.signal import butter, fftconvolve, resample_poly, sosfilt
 
 NOISE_KINDS = ("white", "pink", "brown")
 # Power spectrum ~ 1 / f ** exponent: pink falls 3 dB per octave, brown 6 dB per octave.
@@ -149,3 +149,77 @@ def recorded_in(wave: np.ndarray, rng: np.random.Generator,
     if peak > 1.0:
         out = out * (0.99 / peak)
     return out.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Held-out channels: conditions no training split or training augmentation ever applies, so the
+# test-heldout split measures transfer to a recording chain the model has not met in kind.
+
+HELDOUT_CHANNELS = ("phone_codec", "sparse_echoes", "mains_hum")
+_MU = 255.0
+
+
+def phone_codec(wave: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
+    """`wave` through a G.711 mu-law telephone codec: 8 kHz sampling, 8-bit mu-law samples.
+
+    The 8 kHz round trip removes everything above 4 kHz; the 8-bit companding adds quantization
+    noise that follows the signal's level (no training noise does).
+    """
+    narrow = resample_poly(wave, 8000, sample_rate)
+    narrow = np.clip(narrow, -1.0, 1.0)
+    companded = np.sign(narrow) * np.log1p(_MU * np.abs(narrow)) / np.log1p(_MU)
+    code = np.round((companded + 1.0) * 127.5)  # 256 levels
+    decoded = code / 127.5 - 1.0
+    narrow = np.sign(decoded) * ((1.0 + _MU) ** np.abs(decoded) - 1.0) / _MU
+    out = resample_poly(narrow, sample_rate, 8000)[: wave.size]
+    return np.pad(out, (0, wave.size - out.size)).astype(np.float32)
+
+
+def sparse_echoes(wave: np.ndarray, rng: np.random.Generator, sample_rate: int = 16000,
+                  n_echoes: tuple[int, int] = (2, 5), delay_ms: tuple[float, float] = (3.0, 35.0),
+                  gain: tuple[float, float] = (0.3, 0.7)) -> np.ndarray:
+    """`wave` in a small hard-walled space: a few discrete reflections, no diffuse tail.
+
+    Training rooms are a direct path plus a dense exponentially decaying tail; a handful of
+    strong early echoes instead comb-filter the spectrum (notches every 1/delay Hz).
+    """
+    n = int(rng.integers(n_echoes[0], n_echoes[1] + 1))
+    delays = np.sort(rng.uniform(*delay_ms, size=n)) * sample_rate / 1000.0
+    impulse = np.zeros(int(delays[-1]) + 1, dtype=np.float64)
+    impulse[0] = 1.0
+    for delay in delays:
+        impulse[int(delay)] += rng.uniform(*gain) * rng.choice([-1.0, 1.0])
+    return reverberate(wave, impulse.astype(np.float32))
+
+
+def mains_hum(wave: np.ndarray, rng: np.random.Generator, sample_rate: int = 16000,
+              snr_db: tuple[float, float] = (5.0, 20.0)) -> np.ndarray:
+    """`wave` plus mains hum: 50 or 60 Hz and its odd harmonics up to 1 kHz, as a ground loop
+    puts on a cheap microphone input; the hum's level is drawn as an SNR."""
+    mains = float(rng.choice([50.0, 60.0]))
+    t = np.arange(wave.size) / sample_rate
+    hum = np.zeros(wave.size, dtype=np.float64)
+    for harmonic in range(1, int(1000 // mains) + 1, 2):
+        hum += rng.uniform(0.2, 1.0) / harmonic * np.sin(2 * np.pi * mains * harmonic * t
+                                                         + rng.uniform(0, 2 * np.pi))
+    return mix_at_snr(wave, hum.astype(np.float32), rng.uniform(*snr_db))
+
+
+def heldout_channel(wave: np.ndarray, rng: np.random.Generator,
+                    sample_rate: int = 16000) -> tuple[np.ndarray, list[str]]:
+    """`wave` through one or two of the held-out channels (in a random order); returns the
+    wave and the channels' names, in the order applied."""
+    count = int(rng.integers(1, 3))
+    names = [HELDOUT_CHANNELS[i] for i in rng.permutation(len(HELDOUT_CHANNELS))[:count]]
+    out = np.asarray(wave, dtype=np.float32)
+    for name in names:
+        if name == "phone_codec":
+            out = phone_codec(out, sample_rate)
+        elif name == "sparse_echoes":
+            out = sparse_echoes(out, rng, sample_rate)
+        else:
+            out = mains_hum(out, rng, sample_rate)
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    if peak > 1.0:
+        out = out * (0.99 / peak)
+    return out.astype(np.float32), names

@@ -37,9 +37,15 @@ class EspeakError(RuntimeError):
     """eSpeak NG refused a call (bad voice, failed initialization, synthesis error)."""
 
 
-def variants_dir() -> Path:
-    """The folder of voice variant files (`m1`, `f3`, `klatt`, `whisper`, ...)."""
-    return Path(espeakng_loader.get_data_path()) / "voices" / "!v"
+def packaged_data_path() -> str:
+    """The espeak-ng-data folder that espeakng-loader ships."""
+    return espeakng_loader.get_data_path()
+
+
+def variants_dir(data_path: str | None = None) -> Path:
+    """The folder of voice variant files (`m1`, `f3`, `klatt`, `whisper`, ...) in `data_path`
+    (default: the packaged data)."""
+    return Path(data_path or packaged_data_path()) / "voices" / "!v"
 
 
 def available_variants() -> list[str]:
@@ -47,9 +53,9 @@ def available_variants() -> list[str]:
     return sorted(p.name for p in variants_dir().iterdir() if p.is_file())
 
 
-def variant_sex(variant: str) -> str:
+def variant_sex(variant: str, data_path: str | None = None) -> str:
     """"F" or "M" from the variant file's `gender` line (variants without one are male voices)."""
-    path = variants_dir() / variant
+    path = variants_dir(data_path) / variant
     if not path.is_file():
         raise ValueError(f"unknown eSpeak variant {variant!r}: no file {path}")
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -59,7 +65,7 @@ def variant_sex(variant: str) -> str:
     return "M"
 
 
-def check_voice_name(voice: str) -> None:
+def check_voice_name(voice: str, data_path: str | None = None) -> None:
     """Raise ValueError when the `+variant` part of `voice` names no variant file.
 
     eSpeak silently ignores an unknown variant and speaks with the base voice, so this check is
@@ -68,15 +74,15 @@ def check_voice_name(voice: str) -> None:
     base, plus, variant = voice.partition("+")
     if not base:
         raise ValueError(f"eSpeak voice {voice!r} has no base language (expected e.g. 'en-us+f3')")
-    if plus and not (variants_dir() / variant).is_file():
+    if plus and not (variants_dir(data_path) / variant).is_file():
         raise ValueError(f"eSpeak voice {voice!r}: unknown variant {variant!r} "
-                         f"(no file in {variants_dir()})")
+                         f"(no file in {variants_dir(data_path)})")
 
 
 class _Library:
     """The process-wide, initialized libespeak-ng handle and its sample collector."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_path: str) -> None:
         lib = ctypes.CDLL(espeakng_loader.get_library_path())
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_Initialize.restype = ctypes.c_int
@@ -94,7 +100,6 @@ class _Library:
         lib.espeak_Synchronize.restype = ctypes.c_int
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_ng_SetRandSeed.restype = None
-        data_path = espeakng_loader.get_data_path()
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, os.fsencode(data_path), 0)
         if rate != ENGINE_SAMPLE_RATE:
             raise EspeakError(f"espeak_Initialize with data {data_path} returned {rate}, "
@@ -108,6 +113,7 @@ class _Library:
         self.callback = _SynthCallback(self._collect)
         lib.espeak_SetSynthCallback(self.callback)
         self.voice: str | None = None
+        self.data_path = data_path
 
     def _collect(self, samples, n_samples, events) -> int:
         # The library reuses its buffer, so copy now; the final call passes NULL and 0 samples.
@@ -120,10 +126,14 @@ _library: _Library | None = None
 _library_pid: int | None = None
 
 
-def _process_library() -> _Library:
+def _process_library(data_path: str) -> _Library:
     global _library, _library_pid
     if _library is None or _library_pid != os.getpid():
-        _library, _library_pid = _Library(), os.getpid()
+        _library, _library_pid = _Library(data_path), os.getpid()
+    elif _library.data_path != data_path:
+        # espeak_Initialize reads the data folder once per process; a second one would be ignored.
+        raise EspeakError(f"this process's eSpeak already reads {_library.data_path}; "
+                          f"{data_path} needs a fresh process")
     return _library
 
 
@@ -133,12 +143,16 @@ def _check(code: int, what: str) -> None:
 
 
 class Espeak:
-    """The process's eSpeak NG engine: `synth(text, voice, rate, pitch, pitch_range)`."""
+    """The process's eSpeak NG engine: `synth(text, voice, rate, pitch, pitch_range)`.
+
+    data_path: the espeak-ng-data folder (default: the packaged one); a folder made by
+    `corpora.synth.voices.voice_data_folder` adds generated variants. One folder per process.
+    """
 
     sample_rate = SAMPLE_RATE
 
-    def __init__(self) -> None:
-        self._lib = _process_library()
+    def __init__(self, data_path: str | None = None) -> None:
+        self._lib = _process_library(str(data_path or packaged_data_path()))
 
     def synth(self, text: str, voice: str, rate: int, pitch: int, pitch_range: int) -> np.ndarray:
         """Speak `text` and return the wave `(samples,)`, float32 in [-1, 1] at 16 kHz.
@@ -153,7 +167,7 @@ class Espeak:
                 raise ValueError(f"{name} {value} outside 0-99")
         state, lib = self._lib, self._lib.lib
         if voice != state.voice:
-            check_voice_name(voice)
+            check_voice_name(voice, state.data_path)
             state.voice = None  # a failed switch may leave the library between voices
             code = lib.espeak_SetVoiceByName(voice.encode())
             if code != 0:

@@ -9,9 +9,17 @@
 
 Splits are train-clean-100, train-other-500, dev-clean, test-clean, dev-other, test-other, with
 disjoint speakers. "clean" speakers use eSpeak's plain m1-m7/f1-f5 variants at moderate rates and
-pitches; "other" speakers use rarer variants (whisper, croak, Klatt, aged and robotic voices) at
-extreme rates and pitches, recorded through random noise/reverb/band-limit/gain chains. Sentences
-come from `corpora.synth.english`, or from the caller's text file.
+pitches; "other" speakers use rarer variants (whisper, croak, aged and robotic voices) at extreme
+rates and pitches, recorded through random noise/reverb/band-limit/gain chains. With
+`random_voice_share` > 0, that share of each training split's speakers speak with a variant file
+generated for them (`corpora.synth.voices`: vocal tract length, formants, tilt, breath, pitch).
+Sentences come from `corpora.synth.english`, or from the caller's text file.
+
+test-heldout is speech no other split holds in kind (docs/heldout.md): voices on eSpeak's Klatt
+engine or with formant scales outside the training range, the `en-029` accent, and channels no
+split or training augmentation applies (mu-law telephone codec, sparse echoes, mains hum). Its
+speakers, voices and channels come from random streams of their own, so it stays the same
+whatever the training splits' settings.
 
 The same spec gives byte-identical files whatever the number of processes (see
 `corpora.synth.pool`); another seed gives another corpus.
@@ -22,22 +30,24 @@ import hashlib
 import math
 import os
 import re
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from corpora.synth import babble, corpus_folder, english
+from corpora.synth import babble, corpus_folder, english, voices
 from corpora.synth.corpus_folder import MARKER, SYNTHETIC_MARKER  # noqa: F401 (re-exported)
-from corpora.synth.degrade import colored_noise, mix_at_snr, recorded_in
+from corpora.synth.degrade import colored_noise, heldout_channel, mix_at_snr, recorded_in
 from corpora.synth.espeak import SAMPLE_RATE, Espeak
 from corpora.synth.pool import run_chunks
-from corpora.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, PLAIN_VARIANTS, Speaker,
-                                   jitter, make_speakers)
+from corpora.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, KLATT_VARIANTS,
+                                   PLAIN_VARIANTS, Speaker, jitter, make_speakers)
 
 SPLITS = ("train-clean-100", "train-other-500", "dev-clean", "test-clean", "dev-other",
-          "test-other")
+          "test-other", "test-heldout")
+HELDOUT_SPLIT = "test-heldout"
 TRAIN_SPLITS = ("train-clean-100", "train-other-500")
 CORPUS_DIR = "LibriSpeech"
 FIRST_SPEAKER_ID = 100
@@ -56,14 +66,15 @@ class LibriSpeechSpec:
     test_clean: int = 300
     dev_other: int = 300
     test_other: int = 300
+    test_heldout: int = 300
     lm_sentences: int = 100_000
     # Speakers per split (fewer when a split has fewer utterances).
     train_clean_100_speakers: int = 80
     train_other_500_speakers: int = 60
-    dev_test_speakers: int = 20  # each of dev-clean, test-clean, dev-other, test-other
+    dev_test_speakers: int = 20  # each of dev-clean, test-clean, dev-other, test-other, heldout
     utterances_per_chapter: int = 20
     # Voices: English bases x variants; rates in words per minute, pitch and range 0-99.
-    languages: tuple[str, ...] = tuple(ENGLISH_VOICES)
+    languages: tuple[str, ...] = tuple(v for v in ENGLISH_VOICES if v != "en-029")
     clean_variants: tuple[str, ...] = tuple(PLAIN_VARIANTS)
     clean_rate: tuple[int, int] = (140, 190)
     clean_pitch: tuple[int, int] = (30, 70)
@@ -71,11 +82,21 @@ class LibriSpeechSpec:
     # A quiet room's noise floor under clean recordings: eSpeak's pauses are exact digital zeros,
     # which no microphone records and which a model would learn to rely on as word boundaries.
     clean_floor_snr_db: tuple[float, float] = (30.0, 50.0)
-    other_variants: tuple[str, ...] = tuple(HARD_VARIANTS)
+    other_variants: tuple[str, ...] = tuple(v for v in HARD_VARIANTS if v not in KLATT_VARIANTS)
     other_rate: tuple[int, int] = (95, 260)
     other_pitch: tuple[int, int] = (3, 97)
     other_pitch_range: tuple[int, int] = (0, 99)
     babble_tracks: int = 8  # babble noise tracks for "other" splits, 5 talkers each
+    # Voice randomization: this share of each training split's speakers get a generated variant
+    # whose formant frequencies are scaled by a factor from `random_formant_scale`.
+    random_voice_share: float = 0.0
+    random_formant_scale: tuple[float, float] = (0.88, 1.15)
+    # test-heldout: bases no other split uses; half its speakers take packaged Klatt-engine
+    # variants, half generated voices (half of those on the Klatt engine) with formant scales
+    # from these ranges, outside `random_formant_scale`.
+    heldout_languages: tuple[str, ...] = ("en-029",)
+    heldout_formant_scales: tuple[tuple[float, float], ...] = ((0.76, 0.84), (1.2, 1.3))
+    heldout_rate: tuple[int, int] = (120, 220)
     # Utterances per fresh worker process; part of the spec because it fixes eSpeak's call order.
     chunk_size: int = 50
 
@@ -93,6 +114,7 @@ class LibriSpeechSpec:
         def times(n: int) -> int:
             return max(1, round(n * factor)) if n else 0
         fields = asdict(self)
+        fields["heldout_formant_scales"] = tuple(map(tuple, fields["heldout_formant_scales"]))
         for name in [split.replace("-", "_") for split in SPLITS] + [
                 "lm_sentences", "train_clean_100_speakers", "train_other_500_speakers",
                 "dev_test_speakers"]:
@@ -111,9 +133,12 @@ class _Utterance:
     pitch: int
     pitch_range: int
     degrade_seed: int
-    other: bool  # recorded-in degradations; clean recordings only get a noise floor
+    # "clean": a noise floor only; "other": recorded-in degradations; "heldout": a noise floor,
+    # then held-out channels.
+    condition: str
     clean_floor_snr_db: tuple[float, float]
     babble_path: str | None
+    espeak_data: str  # the eSpeak data folder holding the voice's variant
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,7 +146,7 @@ class _Utterance:
 
 def _synth_chunk(jobs: list[_Utterance]) -> list[int]:
     """Synthesize, degrade and write each job's FLAC; return each file's sample count."""
-    engine = Espeak()
+    engine = Espeak(jobs[0].espeak_data)
     counts = []
     for job in jobs:
         wave = engine.synth(job.text.lower(), job.voice, job.rate, job.pitch, job.pitch_range)
@@ -129,12 +154,14 @@ def _synth_chunk(jobs: list[_Utterance]) -> list[int]:
             raise RuntimeError(f"eSpeak produced no audio for {job.text!r} ({job.voice}), "
                                f"meant for {job.path}")
         rng = np.random.default_rng(job.degrade_seed)
-        if job.other:
+        if job.condition == "other":
             bank = babble.load_bank(job.babble_path) if job.babble_path else []
             wave = recorded_in(wave, rng, bank, SAMPLE_RATE)
         else:
             floor = colored_noise(str(rng.choice(["white", "pink"])), wave.size, rng)
             wave = mix_at_snr(wave, floor, rng.uniform(*job.clean_floor_snr_db))
+            if job.condition == "heldout":
+                wave, _ = heldout_channel(wave, rng, SAMPLE_RATE)
         _write_flac(Path(job.path), wave)
         counts.append(int(wave.size))
     return counts
@@ -230,20 +257,63 @@ def is_complete(root: Path, spec: LibriSpeechSpec, text_file: Path | None = None
     return corpus_folder.is_complete(Path(root) / CORPUS_DIR, spec, text_sha256=text_hash)
 
 
-def _speakers_per_split(spec: LibriSpeechSpec,
-                        rng: np.random.Generator) -> dict[str, list[Speaker]]:
+def _generated_voices(spec: LibriSpeechSpec, train_rng: np.random.Generator,
+                      heldout_rng: np.random.Generator
+                      ) -> tuple[list[voices.RandomVoice], list[voices.RandomVoice]]:
+    """(training voices, held-out voices): one generated variant per speaker that gets one."""
+    per_split = spec.split_speakers()
+    n_train = sum(round(spec.random_voice_share * per_split[split]) for split in TRAIN_SPLITS)
+    train = voices.random_voices(
+        n_train, "rv", voices.VoiceRanges(formant_scale=tuple(spec.random_formant_scale)),
+        train_rng)
+    scales = [tuple(r) for r in spec.heldout_formant_scales]
+    heldout = [voices.random_voice(f"hv{i:04d}", voices.VoiceRanges(
+                   formant_scale=scales[i % len(scales)], klatt_p=0.5), heldout_rng)
+               for i in range(per_split[HELDOUT_SPLIT] // 2)]
+    return train, heldout
+
+
+def _speakers_per_split(spec: LibriSpeechSpec, rng: np.random.Generator,
+                        heldout_rng: np.random.Generator, train_voices: list[str],
+                        heldout_voices: list[str], data_path: str) -> dict[str, list[Speaker]]:
+    """Each split's speakers; generated voices (`train_voices`, `heldout_voices`: variant names
+    in `data_path`) go one to a speaker, the training ones dealt to the training splits in
+    order. test-heldout draws only from `heldout_rng`."""
     speakers, next_id = {}, FIRST_SPEAKER_ID
+    unused = list(train_voices)
     for split, n in spec.split_speakers().items():
+        if split == HELDOUT_SPLIT:
+            languages = list(spec.languages) + list(spec.heldout_languages)
+            ranges = dict(rate=spec.heldout_rate, pitch=spec.clean_pitch,
+                          pitch_range=spec.clean_pitch_range)
+            generated = heldout_voices[:n]
+            packaged = make_speakers(n - len(generated), heldout_rng, languages=languages,
+                                     variants=KLATT_VARIANTS, first_id=next_id, **ranges)
+            speakers[split] = packaged + _one_speaker_per_voice(
+                generated, heldout_rng, languages, ranges, next_id + len(packaged), data_path)
+            next_id += n
+            continue
         clean = "clean" in split
-        speakers[split] = make_speakers(
-            n, rng, languages=list(spec.languages),
+        ranges = dict(rate=spec.clean_rate if clean else spec.other_rate,
+                      pitch=spec.clean_pitch if clean else spec.other_pitch,
+                      pitch_range=spec.clean_pitch_range if clean else spec.other_pitch_range)
+        n_generated = round(spec.random_voice_share * n) if split in TRAIN_SPLITS else 0
+        generated, unused = unused[:n_generated], unused[n_generated:]
+        packaged = make_speakers(
+            n - len(generated), rng, languages=list(spec.languages),
             variants=list(spec.clean_variants if clean else spec.other_variants),
-            rate=spec.clean_rate if clean else spec.other_rate,
-            pitch=spec.clean_pitch if clean else spec.other_pitch,
-            pitch_range=spec.clean_pitch_range if clean else spec.other_pitch_range,
-            first_id=next_id)
+            first_id=next_id, **ranges)
+        speakers[split] = packaged + _one_speaker_per_voice(
+            generated, rng, list(spec.languages), ranges, next_id + len(packaged), data_path)
         next_id += n
     return speakers
+
+
+def _one_speaker_per_voice(variants: list[str], rng: np.random.Generator, languages: list[str],
+                           ranges: dict, first_id: int, data_path: str) -> list[Speaker]:
+    return [make_speakers(1, rng, languages=languages, variants=[variant],
+                          first_id=first_id + i, data_path=data_path, **ranges)[0]
+            for i, variant in enumerate(variants)]
 
 
 def _babble_jobs(spec: LibriSpeechSpec, rng: np.random.Generator, tracks: int,
@@ -266,14 +336,37 @@ def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None
     {"utterances", "hours", "speakers"}}}.
     """
     corpus_folder.check_replaceable(Path(root) / CORPUS_DIR)  # refuse before any work
-    streams = np.random.SeedSequence(spec.seed).spawn(4)
-    text_rng, speaker_rng, utterance_rng, babble_rng = (np.random.default_rng(s) for s in streams)
+    # Streams 4-6 serve voice generation and test-heldout alone: held-out speech stays the same
+    # whatever the training splits' settings (spawn(7)[:4] == spawn(4), so 0-3 kept their draws).
+    streams = np.random.SeedSequence(spec.seed).spawn(7)
+    (text_rng, speaker_rng, utterance_rng, babble_rng, voice_rng, heldout_voice_rng,
+     heldout_rng) = (np.random.default_rng(s) for s in streams)
     # The texts before the old corpus goes: a text file that cannot be used must not cost it.
     texts = (_file_texts(spec, Path(text_file), text_rng) if text_file
              else _generated_texts(spec, text_rng))
     corpus = corpus_folder.fresh_corpus_folder(root, CORPUS_DIR)
-    speakers = _speakers_per_split(spec, speaker_rng)
+    train_voices, heldout_voices = _generated_voices(spec, voice_rng, heldout_voice_rng)
+    with tempfile.TemporaryDirectory(prefix="espeak-voices-") as scratch:
+        espeak_data = str(voices.voice_data_folder(Path(scratch) / "espeak-ng-data",
+                                                   train_voices + heldout_voices))
+        speakers = _speakers_per_split(spec, speaker_rng, heldout_rng,
+                                       [v.name for v in train_voices],
+                                       [v.name for v in heldout_voices], espeak_data)
+        result = _synthesize(corpus, spec, texts, speakers, utterance_rng, heldout_rng,
+                             babble_rng, espeak_data, processes)
+    _write_voices_txt(corpus / "VOICES.TXT", train_voices + heldout_voices)
+    # No absolute path in the marker: identical specs give identical files wherever they live.
+    corpus_folder.mark_complete(corpus, spec, {
+        "text_sha256": _file_sha256(text_file),
+        **{key: value for key, value in result.items() if key != "path"}})
+    return result
 
+
+def _synthesize(corpus: Path, spec: LibriSpeechSpec, texts: dict[str, list[str]],
+                speakers: dict[str, list[Speaker]], utterance_rng: np.random.Generator,
+                heldout_rng: np.random.Generator, babble_rng: np.random.Generator,
+                espeak_data: str, processes: int | None) -> dict:
+    """Every split's audio, transcripts, SPEAKERS.TXT and lm-text.txt; make_librispeech's result."""
     need_babble = spec.babble_tracks > 0 and any(texts[s] for s in SPLITS if "other" in s)
     babble_path = corpus / ".babble.npy"
     if need_babble:
@@ -294,21 +387,30 @@ def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None
                 lines = []
                 for utt, index in enumerate(indices[first:first + spec.utterances_per_chapter]):
                     utt_id = f"{speaker.id}-{chapter_id}-{utt:04d}"
-                    rate, pitch, pitch_range = jitter(speaker, utterance_rng)
-                    degrade_seed = int(utterance_rng.integers(2 ** 63))
-                    other = "other" in split
+                    rng = heldout_rng if split == HELDOUT_SPLIT else utterance_rng
+                    rate, pitch, pitch_range = jitter(speaker, rng)
+                    degrade_seed = int(rng.integers(2 ** 63))
+                    condition = ("heldout" if split == HELDOUT_SPLIT else
+                                 "other" if "other" in split else "clean")
                     jobs.append(_Utterance(
                         path=str(folder / f"{utt_id}.flac"), text=split_texts[index],
                         voice=speaker.voice, rate=rate, pitch=pitch, pitch_range=pitch_range,
-                        degrade_seed=degrade_seed, other=other, clean_floor_snr_db=spec.clean_floor_snr_db,
-                        babble_path=str(babble_path) if other and need_babble else None))
+                        degrade_seed=degrade_seed, condition=condition,
+                        clean_floor_snr_db=spec.clean_floor_snr_db,
+                        babble_path=str(babble_path) if condition == "other" and need_babble
+                        else None, espeak_data=espeak_data))
                     speaker_of_job.append((split, speaker))
                     lines.append((utt_id, split_texts[index]))
                 chapters.append((folder / f"{speaker.id}-{chapter_id}.trans.txt", lines))
                 chapter_id += 1
 
-    samples = run_chunks(jobs, _synth_chunk, chunk_size=spec.chunk_size, processes=processes,
-                         desc="LibriSpeech")
+    # test-heldout in chunks of its own: eSpeak's output depends on the calls before it in a
+    # process, and the held-out audio must not depend on what the training splits said.
+    first_heldout = next((i for i, job in enumerate(jobs) if job.condition == "heldout"), len(jobs))
+    samples = [n for part, desc in ((jobs[:first_heldout], "LibriSpeech"),
+                                    (jobs[first_heldout:], HELDOUT_SPLIT))
+               for n in run_chunks(part, _synth_chunk, chunk_size=spec.chunk_size,
+                                   processes=processes, desc=desc)]
 
     for path, lines in chapters:
         path.write_text("".join(f"{utt_id} {text}\n" for utt_id, text in lines))
@@ -328,11 +430,18 @@ def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None
               "utterances": sum(s["utterances"] for s in splits.values()),
               "hours": sum(s["hours"] for s in splits.values()),
               "lm_sentences": len(texts["lm"]), "splits": splits}
-    # No absolute path in the marker: identical specs give identical files wherever they live.
-    corpus_folder.mark_complete(corpus, spec, {
-        "text_sha256": _file_sha256(text_file),
-        **{key: value for key, value in result.items() if key != "path"}})
     return result
+
+
+def _write_voices_txt(path: Path, generated: list[voices.RandomVoice]) -> None:
+    """The generated variant files, so a reader sees (and eSpeak can replay) every voice."""
+    lines = ["; eSpeak NG variant files generated for this corpus (corpora/synth/voices.py); a\n",
+             "; speaker's voice in SPEAKERS.TXT, e.g. en-us+rv0003, names its file below.\n"]
+    for voice in generated:
+        lines.append(f"\n=== {voice.name} (formant scale {voice.formant_scale:.3f}, "
+                     f"{'Klatt engine ' + str(voice.klatt) if voice.klatt else 'eSpeak engine'})\n")
+        lines.append(voice.text)
+    path.write_text("".join(lines))
 
 
 def _write_speakers_txt(path: Path, speakers: dict[str, list[Speaker]],

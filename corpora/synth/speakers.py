@@ -20,6 +20,11 @@ PLAIN_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f
 HARD_VARIANTS = ["whisper", "whisperf", "croak", "klatt", "klatt2", "klatt3", "klatt4", "klatt5",
                  "klatt6", "m8", "grandma", "grandpa", "iven", "iven2", "iven3", "iven4", "Andy",
                  "Annie", "belinda", "boris", "edward", "linda", "steph", "robosoft", "UniRobot"]
+# The packaged variants that switch to the Klatt formant engine (a `klatt N` line): a synthesizer
+# of its own, which the LibriSpeech corpus keeps for its test-heldout split alone.
+KLATT_VARIANTS = ["Reed", "UniRobot", "adam", "announcer", "benjamin", "caleb", "david", "edward",
+                  "edward2", "klatt", "klatt2", "klatt3", "klatt4", "klatt5", "klatt6", "mike2",
+                  "robosoft", "robosoft2", "robosoft3"]
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,12 @@ def _check_range(name: str, bounds: tuple[int, int], lo: int, hi: int) -> None:
 
 def make_speakers(n: int, rng: np.random.Generator, *, languages: list[str], variants: list[str],
                   rate: tuple[int, int] = (140, 190), pitch: tuple[int, int] = (35, 65),
-                  pitch_range: tuple[int, int] = (30, 70), first_id: int) -> list[Speaker]:
+                  pitch_range: tuple[int, int] = (30, 70), first_id: int,
+                  data_path: str | None = None) -> list[Speaker]:
     """`n` speakers with ids first_id, first_id + 1, ...
+
+    `variants` are files in `data_path`'s variant folder (default: the packaged eSpeak data; a
+    folder from `corpora.synth.voices.voice_data_folder` holds generated ones too).
 
     Voices cycle through a shuffled list of every (language, variant) pair, so speakers cover
     the pairs evenly before any repeats; rate, pitch and pitch_range are uniform integers within
@@ -55,8 +64,8 @@ def make_speakers(n: int, rng: np.random.Generator, *, languages: list[str], var
     _check_range("pitch_range", pitch_range, 0, 99)
     pairs = [(language, variant) for language in languages for variant in variants]
     for language, variant in pairs:
-        check_voice_name(f"{language}+{variant}")
-    sexes = {variant: variant_sex(variant) for variant in variants}
+        check_voice_name(f"{language}+{variant}", data_path)
+    sexes = {variant: variant_sex(variant, data_path) for variant in variants}
     speakers: list[Speaker] = []
     seen: set[tuple[str, int, int, int]] = set()
     order: list[int] = []
