@@ -188,3 +188,19 @@ def test_cli_keeps_a_complete_corpus(tmp_path, capsys):
     synth_main(args)
     assert "kept" in capsys.readouterr().out
     assert _tree_hash(tmp_path / "LibriSpeech") == first
+
+
+def test_cli_set_changes_spec_fields_and_rejects_unknown_ones(tmp_path, capsys):
+    synth_main(["--root", str(tmp_path), "--only", "librispeech", "--scale", "0.001",
+                "--set", "random_voice_share=1.0", "random_formant_scale=[0.9,0.95]"])
+    base = tmp_path / "LibriSpeech"
+    voices = _speaker_voices(base)
+    assert all(v.partition("+")[2].startswith("rv") for s in ("train-clean-100", "train-other-500")
+               for v in voices[s])
+    spec = json.loads((base / ".complete").read_text())["spec"]
+    assert spec["random_voice_share"] == 1.0 and spec["random_formant_scale"] == [0.9, 0.95]
+    for bad, message in (("nosuch=1", "no spec field 'nosuch'"), ("random_voice_share=x", "not a JSON"),
+                         ("random_voice_share", "expected FIELD=VALUE")):
+        with pytest.raises(SystemExit):
+            synth_main(["--root", str(tmp_path), "--only", "librispeech", "--set", bad])
+        assert message in capsys.readouterr().err

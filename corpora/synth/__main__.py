@@ -53,6 +53,34 @@ def scaled_spec(spec, factor: float):
                             for name, n in counts.items()})
 
 
+def parse_overrides(items: list[str], spec_names: list[str]) -> dict:
+    """{field: value} from FIELD=VALUE items (VALUE is JSON; lists become tuples); ValueError
+    naming the item when it is malformed or no spec among `spec_names` has the field."""
+    known = set()
+    for name in spec_names:
+        module_name = next(m for m, _, s in CORPORA.values() if s == name)
+        known |= {f.name for f in fields(getattr(importlib.import_module(module_name), name))}
+    overrides = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        if not eq:
+            raise ValueError(f"--set {item}: expected FIELD=VALUE")
+        if key not in known or key == "seed":
+            raise ValueError(f"--set {item}: no spec field {key!r} in {', '.join(spec_names)} "
+                             f"(use --seed for the seed)")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError(f"--set {item}: {text!r} is not a JSON value (strings need quotes: "
+                             f"'{key}=\"...\"')") from None
+        overrides[key] = _tuples(value)
+    return overrides
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
 def _disk_mb(path: Path) -> str:
     if not path.exists():
         return "nan"
@@ -81,12 +109,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="+", choices=list(CORPORA), default=list(CORPORA))
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply utterance/speaker/sentence counts (e.g. 0.01: tiny)")
+    parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="set spec fields (JSON values), e.g. random_voice_share=0.5; each "
+                             "applies to the --only corpora whose spec has that field")
     args = parser.parse_args(argv)
     if args.scale <= 0:
         parser.error(f"--scale must be positive, got {args.scale}")
     if args.text is not None and not args.text.is_file():
         parser.error(f"--text {args.text}: no such file")
 
+    try:
+        args.overrides = parse_overrides(args.overrides, [CORPORA[name][2] for name in args.only])
+    except ValueError as e:
+        parser.error(str(e))
     if args.root.exists() and not args.root.is_dir():
         sys.exit(f"error: --root {args.root} is not a folder")
 
@@ -107,7 +142,10 @@ def _make_one(name: str, args: argparse.Namespace) -> tuple[str, str, str, str, 
     """Keep or make one corpus; its summary row (name, utterances, hours, disk MB, seconds)."""
     module_name, make_name, spec_name = CORPORA[name]
     module = importlib.import_module(module_name)
-    spec = scaled_spec(replace(getattr(module, spec_name)(), seed=args.seed), args.scale)
+    spec_class = getattr(module, spec_name)
+    own = {key: value for key, value in args.overrides.items()
+           if key in {f.name for f in fields(spec_class)}}
+    spec = scaled_spec(replace(spec_class(), seed=args.seed, **own), args.scale)
     extra = {"text_file": args.text} if name == "librispeech" and args.text else {}
     folder = args.root / module.CORPUS_DIR
     start = time.time()

@@ -100,6 +100,11 @@ class LibriSpeechSpec:
     # Utterances per fresh worker process; part of the spec because it fixes eSpeak's call order.
     chunk_size: int = 50
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.random_voice_share <= 1.0:
+            raise ValueError(f"LibriSpeechSpec.random_voice_share = {self.random_voice_share}: "
+                             f"expected a share in [0, 1]")
+
     def split_sizes(self) -> dict[str, int]:
         return {split: getattr(self, split.replace("-", "_")) for split in SPLITS}
 
