@@ -65,6 +65,15 @@ class AugmentConfig:
     speed_p: float = 0.0
     # factors a speed perturbation picks from
     speed_factors: list[float] = field(default_factory=lambda: [0.9, 1.1])
+    pitch_shift_p: float = 0.0  # probability of a pitch shift with the tempo kept (signalsmith stretch)
+    pitch_shift_semitones: list[float] = field(default_factory=lambda: [-3.0, 3.0])  # its range
+    # Channel randomization (docs/heldout.md: none of these is a held-out channel): what a
+    # recording chain does to speech, so a synthesizer's exact spectrum stops being a cue.
+    eq_p: float = 0.0  # probability of a random 7-band parametric EQ
+    eq_gain_db: list[float] = field(default_factory=lambda: [-12.0, 12.0])  # each band's gain range
+    filter_p: float = 0.0  # probability of one of a low-pass, high-pass or band-pass filter
+    distortion_p: float = 0.0  # probability of tanh or clipping distortion
+    gain_transition_p: float = 0.0  # probability of a gain ramp inside the utterance
     freq_mask_p: float = 0.0  # SpecAugment, on features
     freq_mask_param: int = 15  # widest frequency mask, in feature bins
     time_mask_p: float = 0.0  # probability of each SpecAugment time mask
@@ -74,7 +83,7 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         check_probabilities(self)
         for key in ("gain_db", "gaussian_noise_amplitude", "color_noise_snr_db", "background_noise_snr_db",
-                    "tempo_range"):
+                    "tempo_range", "eq_gain_db", "pitch_shift_semitones"):
             check_range(key, getattr(self, key))
         check(0 <= self.shift_fraction <= 1, "shift_fraction", "in [0, 1]", self.shift_fraction)
         check(all(0.5 <= f <= 2.0 for f in self.speed_factors), "speed_factors", "factors within [0.5, 2]",

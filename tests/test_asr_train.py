@@ -1,4 +1,5 @@
 import os
+import random
 import shutil
 import socket
 
@@ -78,6 +79,27 @@ def test_speed_augment_draws_from_the_per_item_seed():
     assert set(lengths) == {round(8000 / 0.9), round(8000 / 1.1)}
     with pytest.raises(ValueError, match="speed_factors"):
         make_wave_augment(AugmentConfig(speed_p=1.0, speed_factors=[3.0]), 16000)
+
+
+@pytest.mark.parametrize("option", ["pitch_shift_p", "eq_p", "filter_p", "distortion_p", "gain_transition_p"])
+def test_voice_and_channel_transforms_change_the_wave_repeatably(option):
+    augment = make_wave_augment(AugmentConfig(**{option: 1.0}), 16000)
+    t = np.arange(24000) / 16000
+    wave = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    random.seed(4), np.random.seed(4)  # both generators, as SpeechDataset seeds them per item
+    first = augment(wave)
+    random.seed(4), np.random.seed(4)
+    assert np.array_equal(first, augment(wave))
+    assert first.shape == wave.shape and not np.allclose(first, wave, atol=1e-3)
+
+
+def test_pitch_shift_moves_the_pitch_and_keeps_the_tempo():
+    augment = make_wave_augment(AugmentConfig(pitch_shift_p=1.0, pitch_shift_semitones=[3.0, 3.0]), 16000)
+    t = np.arange(32000) / 16000
+    shifted = augment((0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32))
+    spectrum = np.abs(np.fft.rfft(shifted[4000:-4000]))
+    peak = np.fft.rfftfreq(24000, 1 / 16000)[np.argmax(spectrum)]
+    assert len(shifted) == 32000 and abs(peak - 200 * 2 ** (3 / 12)) < 3  # 237.8 Hz
 
 
 def test_sampler_bounds_padded_seconds_and_sortagrad_goes_shortest_first():
