@@ -65,6 +65,10 @@ class AugmentConfig:
     speed_p: float = 0.0
     # factors a speed perturbation picks from
     speed_factors: list[float] = field(default_factory=lambda: [0.9, 1.1])
+    # Vocal tract length perturbation (Jaitly & Hinton 2013): each utterance's frequency axis under
+    # the mel filters warped by a factor from vtlp_range; on the batch, nearly free. Mel kinds only.
+    vtlp_p: float = 0.0
+    vtlp_range: list[float] = field(default_factory=lambda: [0.9, 1.1])
     pitch_shift_p: float = 0.0  # probability of a pitch shift with the tempo kept (signalsmith stretch)
     pitch_shift_semitones: list[float] = field(default_factory=lambda: [-3.0, 3.0])  # its range
     # Channel randomization (docs/heldout.md: none of these is a held-out channel): what a
@@ -83,9 +87,11 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         check_probabilities(self)
         for key in ("gain_db", "gaussian_noise_amplitude", "color_noise_snr_db", "background_noise_snr_db",
-                    "tempo_range", "eq_gain_db", "pitch_shift_semitones"):
+                    "tempo_range", "eq_gain_db", "pitch_shift_semitones", "vtlp_range"):
             check_range(key, getattr(self, key))
         check(0 <= self.shift_fraction <= 1, "shift_fraction", "in [0, 1]", self.shift_fraction)
+        check(0.5 <= self.vtlp_range[0] <= self.vtlp_range[1] <= 2.0, "vtlp_range", "[lo, hi] within [0.5, 2]",
+              self.vtlp_range)
         check(all(0.5 <= f <= 2.0 for f in self.speed_factors), "speed_factors", "factors within [0.5, 2]",
               self.speed_factors)
         for key in ("freq_mask_param", "time_mask_param", "num_masks"):
@@ -149,3 +155,5 @@ class TrainConfig:
         for key in ("max_steps", "eval_every", "max_dev_utterances"):
             check(getattr(self, key) >= 0, key, ">= 0", getattr(self, key))
         check(self.log_every >= 1, "log_every", ">= 1", self.log_every)
+        check(self.augment.vtlp_p == 0 or self.features.kind != "spectrogram", "augment.vtlp_p",
+              "0 with features.kind spectrogram (VTLP warps the mel filters)", self.augment.vtlp_p)

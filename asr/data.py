@@ -101,6 +101,16 @@ def make_wave_augment(cfg: AugmentConfig, sample_rate: int):
     return augment
 
 
+def draw_vtlp(cfg: AugmentConfig, batch_size: int) -> torch.Tensor | None:
+    """VTLP factors `(batch,)`: uniform in `vtlp_range` with probability `vtlp_p`, else 1; None when
+    off. Drawn from torch's generator, as SpecAugment is, so a seed (and a resume) repeats them."""
+    if cfg.vtlp_p <= 0:
+        return None
+    low, high = cfg.vtlp_range
+    factors = low + (high - low) * torch.rand(batch_size)
+    return torch.where(torch.rand(batch_size) < cfg.vtlp_p, factors, torch.ones(batch_size))
+
+
 def make_spec_augment(cfg: AugmentConfig) -> torch.nn.Module | None:
     """SpecAugment masks over `(batch, feat, time)` features, or None when off."""
     if cfg.freq_mask_p <= 0 and cfg.time_mask_p <= 0:

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from asr.config import OptimConfig, TrainConfig
-from asr.data import (DurationBatchSampler, SpeechDataset, collate, durations, eval_loader, load_train_utterances,
-                      make_spec_augment, make_wave_augment, scored_splits, select, split_source)
+from asr.data import (DurationBatchSampler, SpeechDataset, collate, draw_vtlp, durations, eval_loader,
+                      load_train_utterances, make_spec_augment, make_wave_augment, scored_splits, select, split_source)
 from asr.evaluate import evaluate, write_examples
 from asr.model import DeepSpeech2, load_asr_checkpoint
 from asr.text import build_tokenizer, kept_characters, tokenizer_from_dict
@@ -125,11 +125,13 @@ def optimizer_step(loss: torch.Tensor, model: torch.nn.Module, optimizer: torch.
 
 
 def ctc_loss(model: torch.nn.Module, features: torch.nn.Module, batch: dict, device: torch.device,
-             spec_augment: torch.nn.Module | None = None, amp_dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Mean CTC loss of a collated batch (per utterance, normalized by target length)."""
+             spec_augment: torch.nn.Module | None = None, amp_dtype: torch.dtype | None = None,
+             warp: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean CTC loss of a collated batch (per utterance, normalized by target length); `warp`: VTLP
+    factors `(batch,)` or None."""
     waves, wave_lengths = batch["waves"].to(device), batch["wave_lengths"].to(device)
     with torch.no_grad():
-        feats, frames = features(waves, wave_lengths)
+        feats, frames = features(waves, wave_lengths, warp)
         if spec_augment is not None:
             feats = spec_augment(feats)
     with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
@@ -277,7 +279,8 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
             if batch["waves"].shape[0] == 0:  # every utterance of the batch was unreadable
                 skipped_batches += 1
             else:
-                loss = ctc_loss(train_model, features, batch, device, spec_augment, amp_dtype)
+                loss = ctc_loss(train_model, features, batch, device, spec_augment, amp_dtype,
+                                draw_vtlp(cfg.augment, batch["waves"].shape[0]))
                 # A non-finite loss is skipped on every process alike (DDP needs matching steps).
                 finite = torch.isfinite(loss.detach())
                 if world > 1:

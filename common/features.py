@@ -10,12 +10,17 @@ Kinds (`FeatureConfig.kind`):
   snip_edges, no dither). Waves are used as given (no rescaling to the int16 range).
 Every log is log(clamp(x, log_floor)), as in the KWS course, so silence gives log(log_floor).
 
+Vocal tract length perturbation (`forward(..., warp=alpha)`, Jaitly & Hinton 2013) warps the
+frequency axis under the mel filters per utterance: f -> alpha * f up to a boundary, then the line
+that keeps Nyquist in place (`vtlp_warp`); fbank uses Kaldi's own VTLN warp.
+
 Each utterance in a batch gets exactly the features it would get alone: the STFT kinds reflect-pad
 every utterance at its own end (not at the end of the padded batch), and fbank runs per utterance.
 Frames past an utterance's length are zero, also after normalization.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -100,10 +105,12 @@ class Features(nn.Module):
         # Centered STFT: n_fft // 2 samples of padding on each side.
         return 1 + (lengths + 2 * (cfg.n_fft // 2) - cfg.n_fft) // cfg.hop_length
 
-    def forward(self, waves: torch.Tensor, lengths: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, waves: torch.Tensor, lengths: torch.Tensor | None = None,
+                warp: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """warp: `(batch,)` VTLP factors (1: none) for the mel kinds, or None."""
         if waves.dim() == 1:
-            feats, frames = self.forward(waves[None], None if lengths is None else lengths.reshape(1))
+            feats, frames = self.forward(waves[None], None if lengths is None else lengths.reshape(1),
+                                         None if warp is None else warp.reshape(1))
             return feats[0], frames[0]
         if waves.dim() != 2:
             raise ValueError(f"waves must be (batch, samples) or (samples,), got {tuple(waves.shape)}")
@@ -113,16 +120,20 @@ class Features(nn.Module):
         if lengths.shape != waves.shape[:1] or (lengths < 1).any() or (lengths > waves.shape[1]).any():
             raise ValueError(f"lengths must be (batch,) in [1, {waves.shape[1]}], got {lengths.tolist()}")
         frames = self.frame_lengths(lengths)
+        if warp is not None and (self.cfg.kind == "spectrogram" or warp.shape != lengths.shape):
+            raise ValueError(f"warp must be (batch,) = {tuple(lengths.shape)} factors for a mel kind, got "
+                             f"{tuple(warp.shape)} for {self.cfg.kind!r}")
         if self.cfg.kind == "fbank":
-            feats = self._fbank(waves, lengths, frames)
+            feats = self._fbank(waves, lengths, frames, warp)
         else:
-            feats = self._stft_features(waves, lengths)
+            feats = self._stft_features(waves, lengths, warp)
         valid = torch.arange(feats.shape[-1], device=waves.device) < frames[:, None]  # (batch, time)
         if self.cfg.normalize == "utterance":
             feats = _normalize(feats, valid)
         return feats * valid[:, None, :], frames
 
-    def _stft_features(self, waves: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def _stft_features(self, waves: torch.Tensor, lengths: torch.Tensor,
+                       warp: torch.Tensor | None) -> torch.Tensor:
         cfg, pad = self.cfg, self.cfg.n_fft // 2
         # Reflect-pad each utterance at its own edges, as torch.stft(center=True) does to one
         # utterance alone; clamping covers utterances shorter than the padding.
@@ -143,12 +154,23 @@ class Features(nn.Module):
                           center=False, return_complex=True).abs().pow(2)  # (batch, freq, time)
         if cfg.kind == "spectrogram":
             return spec.clamp(min=cfg.log_floor).log()
-        logmel = (spec.transpose(1, 2) @ self.mel.to(spec.dtype)).clamp(min=cfg.log_floor).log()
+        mel = self.mel if warp is None else self._warped_mel(warp.to(spec.device))
+        logmel = (spec.transpose(1, 2) @ mel.to(spec.dtype)).clamp(min=cfg.log_floor).log()
         if cfg.kind == "logmel":
             return logmel.transpose(1, 2)
         return (logmel @ self.dct.to(spec.dtype)).transpose(1, 2)
 
-    def _fbank(self, waves: torch.Tensor, lengths: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    def _warped_mel(self, warp: torch.Tensor) -> torch.Tensor:
+        """Mel filters `(batch, freq, n_mels)` over each utterance's warped frequency axis."""
+        cfg = self.cfg
+        bins = torch.linspace(0, cfg.sample_rate // 2, cfg.n_fft // 2 + 1, device=warp.device,
+                              dtype=torch.float64)
+        f_max = cfg.sample_rate / 2 if cfg.f_max is None else cfg.f_max
+        return mel_filters(vtlp_warp(bins, warp.double(), cfg.sample_rate), cfg.f_min, f_max,
+                           cfg.n_mels).float()
+
+    def _fbank(self, waves: torch.Tensor, lengths: torch.Tensor, frames: torch.Tensor,
+               warp: torch.Tensor | None) -> torch.Tensor:
         cfg = self.cfg
         feats = waves.new_zeros(waves.shape[0], cfg.n_mels, int(frames.max()))
         for i, (length, n) in enumerate(zip(lengths.tolist(), frames.tolist())):
@@ -158,9 +180,39 @@ class Features(nn.Module):
                 waves[i:i + 1, :length], frame_length=cfg.win_length * 1000 / cfg.sample_rate,
                 frame_shift=cfg.hop_length * 1000 / cfg.sample_rate, num_mel_bins=cfg.n_mels,
                 low_freq=cfg.f_min, high_freq=cfg.f_max or 0.0, sample_frequency=cfg.sample_rate,
-                dither=0.0, use_log_fbank=False)  # (time, n_mels)
+                dither=0.0, use_log_fbank=False,
+                vtln_warp=1.0 if warp is None else float(warp[i]))  # (time, n_mels)
             feats[i, :, :n] = energies.clamp(min=cfg.log_floor).log().T
         return feats
+
+
+def vtlp_warp(freqs: torch.Tensor, alpha: torch.Tensor, sample_rate: int,
+              boundary_hz: float = 4800.0) -> torch.Tensor:
+    """Frequencies `(freq,)` warped per factor `alpha` `(batch,)` -> `(batch, freq)`.
+
+    f -> alpha * f below boundary_hz * min(alpha, 1) / alpha, then the straight line that ends at
+    Nyquist, so the warped axis still spans 0 to Nyquist (Jaitly & Hinton 2013).
+    """
+    nyquist = sample_rate / 2
+    a = alpha[:, None]
+    knee = boundary_hz * torch.clamp(a, max=1.0)  # where the knee lands after warping
+    cut = knee / a
+    upper = nyquist - (nyquist - knee) / (nyquist - cut) * (nyquist - freqs[None])
+    return torch.where(freqs[None] <= cut, a * freqs[None], upper)
+
+
+def mel_filters(freqs: torch.Tensor, f_min: float, f_max: float, n_mels: int) -> torch.Tensor:
+    """HTK-mel triangular filters (no normalization) evaluated at `freqs` `(..., freq)` ->
+    `(..., freq, n_mels)`; at the FFT bin frequencies this is `torchaudio.functional.melscale_fbanks`."""
+    def mel(hz: float) -> float:
+        return 2595.0 * math.log10(1.0 + hz / 700.0)
+    m_pts = torch.linspace(mel(f_min), mel(f_max), n_mels + 2, dtype=freqs.dtype, device=freqs.device)
+    f_pts = 700.0 * (10 ** (m_pts / 2595.0) - 1.0)
+    f_diff = f_pts[1:] - f_pts[:-1]
+    slopes = f_pts - freqs[..., None]  # (..., freq, n_mels + 2)
+    down = -slopes[..., :-2] / f_diff[:-1]
+    up = slopes[..., 2:] / f_diff[1:]
+    return torch.clamp(torch.minimum(down, up), min=0.0)
 
 
 def _normalize(feats: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

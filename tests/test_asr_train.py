@@ -11,7 +11,7 @@ import asr.train as train_module
 import numpy as np
 
 from asr.config import AugmentConfig, OptimConfig, TrainConfig
-from asr.data import DurationBatchSampler, SpeechDataset, collate, make_wave_augment, speed_perturb
+from asr.data import DurationBatchSampler, SpeechDataset, collate, draw_vtlp, make_wave_augment, speed_perturb
 from asr.decode import greedy
 from asr.model import DeepSpeech2, ModelConfig, load_asr_checkpoint
 from asr.text import CharTokenizer
@@ -244,3 +244,16 @@ def test_heldout_splits_are_scored_when_the_corpus_holds_them(tone_corpus, tmp_p
     assert rows == ["test-clean", "dev-clean"]
     log = (run_dir / "train.log").read_text()
     assert "held-out splits not in" in log and "not scored: test-heldout" in log
+
+
+def test_vtlp_factors_repeat_for_a_seed_and_stay_in_range():
+    cfg = AugmentConfig(vtlp_p=0.5, vtlp_range=[0.9, 1.1])
+    torch.manual_seed(0)
+    first = draw_vtlp(cfg, 2000)
+    torch.manual_seed(0)
+    assert torch.equal(first, draw_vtlp(cfg, 2000))
+    warped = first[first != 1.0]
+    assert 900 < len(warped) < 1100 and bool(((warped >= 0.9) & (warped <= 1.1)).all())
+    assert draw_vtlp(AugmentConfig(), 4) is None
+    with pytest.raises(ValueError, match="augment.vtlp_p"):
+        load_config(TrainConfig, None, ["features.kind=spectrogram", "augment.vtlp_p=0.5"])

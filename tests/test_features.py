@@ -6,7 +6,7 @@ import torch
 import torchaudio
 from torchaudio.compliance import kaldi
 
-from common.features import KINDS, NORMALIZATIONS, FeatureConfig, make_features
+from common.features import KINDS, NORMALIZATIONS, FeatureConfig, make_features, mel_filters, vtlp_warp
 
 LENGTHS = [16000, 9001, 4321, 400, 161]
 
@@ -117,3 +117,39 @@ def test_bad_config_and_inputs():
         extractor(torch.zeros(2, 100), torch.tensor([100, 101]))
     with pytest.raises(ValueError, match="lengths"):
         extractor(torch.zeros(2, 100), torch.tensor([100, 0]))
+
+
+def test_mel_filters_at_the_fft_bins_are_torchaudios():
+    bins = torch.linspace(0, 8000, 201, dtype=torch.float64)
+    expected = torchaudio.functional.melscale_fbanks(201, 20.0, 7600.0, 64, 16000).double()
+    assert torch.allclose(mel_filters(bins, 20.0, 7600.0, 64), expected, atol=1e-5)
+
+
+def test_vtlp_warp_scales_below_the_knee_and_keeps_nyquist():
+    freqs = torch.tensor([0.0, 1000.0, 4000.0, 8000.0], dtype=torch.float64)
+    warped = vtlp_warp(freqs, torch.tensor([0.9, 1.0, 1.1], dtype=torch.float64), 16000)
+    assert torch.allclose(warped[:, :3], torch.tensor([[0.0, 900, 3600], [0, 1000, 4000], [0, 1100, 4400]],
+                                                      dtype=torch.float64))
+    assert torch.allclose(warped[:, 3], torch.full((3,), 8000.0, dtype=torch.float64))
+    assert bool((warped.diff(dim=1) > 0).all())  # monotonic: no band folds over
+
+
+@pytest.mark.parametrize("kind", ["logmel", "mfcc", "fbank"])
+def test_vtlp_warp_one_is_no_warp_and_a_factor_moves_a_tone_up(kind):
+    features = make_features(FeatureConfig(kind=kind, n_mels=40))
+    t = torch.arange(16000) / 16000
+    tone = 0.3 * torch.sin(2 * torch.pi * 1000 * t)[None].repeat(2, 1)
+    plain, _ = features(tone)
+    same, _ = features(tone, warp=torch.ones(2))
+    assert torch.allclose(plain, same, atol=1e-4)
+    if kind == "mfcc":
+        return
+    warped, _ = features(tone, warp=torch.tensor([0.85, 1.15]))
+    peak = warped[:, :, 10:-10].mean(-1).argmax(-1)
+    assert peak[0] < plain[0, :, 10:-10].mean(-1).argmax() < peak[1]  # the formant moves with alpha
+
+
+def test_vtlp_needs_a_mel_kind():
+    features = make_features(FeatureConfig(kind="spectrogram"))
+    with pytest.raises(ValueError, match="warp must be"):
+        features(torch.zeros(1, 4000), warp=torch.ones(1))
