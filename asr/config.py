@@ -67,8 +67,8 @@ class AugmentConfig:
     speed_factors: list[float] = field(default_factory=lambda: [0.9, 1.1])
     # Vocal tract length perturbation (Jaitly & Hinton 2013): each utterance's frequency axis under
     # the mel filters warped by a factor from vtlp_range; on the batch, nearly free. Mel kinds only.
-    vtlp_p: float = 0.0
-    vtlp_range: list[float] = field(default_factory=lambda: [0.9, 1.1])
+    vtlp_p: float = 0.0  # probability of a VTLP warp per utterance
+    vtlp_range: list[float] = field(default_factory=lambda: [0.9, 1.1])  # warp factor range (> 1: shorter tract)
     pitch_shift_p: float = 0.0  # probability of a pitch shift with the tempo kept (signalsmith stretch)
     pitch_shift_semitones: list[float] = field(default_factory=lambda: [-3.0, 3.0])  # its range
     # Channel randomization (docs/heldout.md: none of these is a held-out channel): what a
