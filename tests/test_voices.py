@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from corpora.synth import voices
-from corpora.synth.degrade import (HELDOUT_CHANNELS, heldout_channel, mains_hum, phone_codec,
+from corpora.synth.degrade import (HELDOUT_CHANNELS, agc_compression, heldout_channel, phone_codec,
                                    sparse_echoes)
 from corpora.synth.espeak import available_variants
 
@@ -104,14 +104,17 @@ def test_sparse_echoes_add_a_few_discrete_reflections():
     assert taps[-1] <= 35 * 16 and np.all(np.abs(out[taps[1:]]) >= 0.3 - 1e-6)
 
 
-def test_mains_hum_sits_at_the_mains_frequency_at_the_drawn_snr():
+def test_agc_compression_flattens_loudness_and_keeps_the_rms():
     t = np.arange(32000) / 16000
-    speechlike = (0.2 * np.sin(2 * np.pi * 700 * t)).astype(np.float32)
-    out = mains_hum(speechlike, np.random.default_rng(2), snr_db=(10.0, 10.0))
-    hum = out - speechlike
-    assert abs(10 * np.log10(np.mean(speechlike ** 2) / np.mean(hum ** 2)) - 10.0) < 0.01
-    low = max(_band_energy(hum, 45, 55), _band_energy(hum, 55, 65))
-    assert low > 0.3 * _band_energy(hum, 0, 8000) and _band_energy(hum, 1100, 8000) < 1e-6 * low
+    # a loud half and a quiet half (20 dB apart), as a stressed and an unstressed syllable
+    wave = (np.sin(2 * np.pi * 300 * t) * np.where(t < 1.0, 0.5, 0.05)).astype(np.float32)
+    out = agc_compression(wave, np.random.default_rng(0))
+
+    def level_gap_db(x):
+        return 20 * np.log10(np.sqrt(np.mean(x[2000:14000] ** 2)) / np.sqrt(np.mean(x[18000:30000] ** 2)))
+    assert level_gap_db(wave) == pytest.approx(20.0, abs=0.1)
+    assert level_gap_db(out) < 12.0  # compressed by a ratio of 4-10 above the threshold
+    assert np.sqrt(np.mean(out ** 2)) == pytest.approx(np.sqrt(np.mean(wave ** 2)), rel=1e-4)
 
 
 def test_heldout_channel_applies_one_or_two_named_channels():
