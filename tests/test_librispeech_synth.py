@@ -11,6 +11,7 @@ import soundfile as sf
 from corpora.synth.__main__ import main as synth_main
 from corpora.synth.librispeech import (HELDOUT_SPLIT, SPLITS, LibriSpeechSpec, is_complete,
                                       make_librispeech, normalize_line)
+from corpora.synth.degrade import HELDOUT_CHANNELS
 from corpora.synth.speakers import KLATT_VARIANTS
 
 TINY = LibriSpeechSpec(
@@ -111,6 +112,11 @@ def test_heldout_voices_are_held_out_of_every_other_split(corpus):
     # random_voice_share 0.5: one of the two speakers of each training split has a generated voice
     for split in ("train-clean-100", "train-other-500"):
         assert sum(name.partition("+")[2].startswith("rv") for name in voices[split]) == 1
+    rows = [line.split(" ") for line in (base / "HELDOUT.TXT").read_text().splitlines()[1:]]
+    assert sorted(row[0] for row in rows) == sorted(p.stem for p in (base / HELDOUT_SPLIT).rglob("*.flac"))
+    assert {row[1] for row in rows} == set(heldout)
+    assert all(1 <= len(row[2].split(",")) <= 2 and set(row[2].split(",")) <= set(HELDOUT_CHANNELS)
+               for row in rows)
     generated = (base / "VOICES.TXT").read_text()
     for name in ("rv0000", "rv0001", "hv0000"):
         assert f"=== {name} (formant scale" in generated and f"name {name}\n" in generated

@@ -5,6 +5,7 @@
         lm-text.txt                       LM sentences, one per line (no dev/test sentence)
         {split}/SPEAKER/CHAPTER/SPEAKER-CHAPTER.trans.txt   "SPEAKER-CHAPTER-UTT TEXT" lines
         {split}/SPEAKER/CHAPTER/SPEAKER-CHAPTER-UTT.flac    16 kHz mono 16-bit FLAC, UTT = 0000...
+        VOICES.TXT, HELDOUT.TXT           generated voice files; test-heldout voices and channels
         .complete                         JSON (spec, counts), written last
 
 Splits are train-clean-100, train-other-500, dev-clean, test-clean, dev-other, test-other, with
@@ -15,9 +16,10 @@ rates and pitches, recorded through random noise/reverb/band-limit/gain chains. 
 generated for them (`corpora.synth.voices`: vocal tract length, formants, tilt, breath, pitch).
 Sentences come from `corpora.synth.english`, or from the caller's text file.
 
-test-heldout is speech no other split holds in kind (docs/heldout.md): voices on eSpeak's Klatt
-engine or with formant scales outside the training range, the `en-029` accent, and channels no
-split or training augmentation applies (mu-law telephone codec, sparse echoes, mains hum). Its
+test-heldout is speech no other split holds in kind (docs/heldout.md; HELDOUT.TXT lists each
+utterance's voice and channels): voices on eSpeak's Klatt engine or with formant scales outside
+the training range, the `en-029` accent, and channels no split or training augmentation applies
+(mu-law telephone codec, sparse echoes, automatic gain control). Its
 speakers, voices and channels come from random streams of their own, so it stays the same
 whatever the training splits' settings.
 
@@ -149,8 +151,9 @@ class _Utterance:
 # ---------------------------------------------------------------------------------------------
 # Workers (run in fresh processes)
 
-def _synth_chunk(jobs: list[_Utterance]) -> list[int]:
-    """Synthesize, degrade and write each job's FLAC; return each file's sample count."""
+def _synth_chunk(jobs: list[_Utterance]) -> list[tuple[int, list[str]]]:
+    """Synthesize, degrade and write each job's FLAC; return each file's (sample count, held-out
+    channels applied)."""
     engine = Espeak(jobs[0].espeak_data)
     counts = []
     for job in jobs:
@@ -159,6 +162,7 @@ def _synth_chunk(jobs: list[_Utterance]) -> list[int]:
             raise RuntimeError(f"eSpeak produced no audio for {job.text!r} ({job.voice}), "
                                f"meant for {job.path}")
         rng = np.random.default_rng(job.degrade_seed)
+        channels: list[str] = []
         if job.condition == "other":
             bank = babble.load_bank(job.babble_path) if job.babble_path else []
             wave = recorded_in(wave, rng, bank, SAMPLE_RATE)
@@ -166,9 +170,9 @@ def _synth_chunk(jobs: list[_Utterance]) -> list[int]:
             floor = colored_noise(str(rng.choice(["white", "pink"])), wave.size, rng)
             wave = mix_at_snr(wave, floor, rng.uniform(*job.clean_floor_snr_db))
             if job.condition == "heldout":
-                wave, _ = heldout_channel(wave, rng, SAMPLE_RATE)
+                wave, channels = heldout_channel(wave, rng, SAMPLE_RATE)
         _write_flac(Path(job.path), wave)
-        counts.append(int(wave.size))
+        counts.append((int(wave.size), channels))
     return counts
 
 
@@ -412,10 +416,13 @@ def _synthesize(corpus: Path, spec: LibriSpeechSpec, texts: dict[str, list[str]]
     # test-heldout in chunks of its own: eSpeak's output depends on the calls before it in a
     # process, and the held-out audio must not depend on what the training splits said.
     first_heldout = next((i for i, job in enumerate(jobs) if job.condition == "heldout"), len(jobs))
-    samples = [n for part, desc in ((jobs[:first_heldout], "LibriSpeech"),
-                                    (jobs[first_heldout:], HELDOUT_SPLIT))
-               for n in run_chunks(part, _synth_chunk, chunk_size=spec.chunk_size,
-                                   processes=processes, desc=desc)]
+    results = [result for part, desc in ((jobs[:first_heldout], "LibriSpeech"),
+                                         (jobs[first_heldout:], HELDOUT_SPLIT))
+               for result in run_chunks(part, _synth_chunk, chunk_size=spec.chunk_size,
+                                        processes=processes, desc=desc)]
+    samples = [n for n, _ in results]
+    _write_heldout_txt(corpus / "HELDOUT.TXT", jobs[first_heldout:],
+                       [channels for _, channels in results[first_heldout:]])
 
     for path, lines in chapters:
         path.write_text("".join(f"{utt_id} {text}\n" for utt_id, text in lines))
@@ -436,6 +443,15 @@ def _synthesize(corpus: Path, spec: LibriSpeechSpec, texts: dict[str, list[str]]
               "hours": sum(s["hours"] for s in splits.values()),
               "lm_sentences": len(texts["lm"]), "splits": splits}
     return result
+
+
+def _write_heldout_txt(path: Path, jobs: list[_Utterance], channels: list[list[str]]) -> None:
+    """Per test-heldout utterance: its voice and the held-out channels it went through, so errors
+    can be broken down by what was held out (docs/heldout.md)."""
+    lines = ["; test-heldout utterances: ID VOICE CHANNELS (comma-separated, in the order applied)\n"]
+    for job, applied in zip(jobs, channels):
+        lines.append(f"{Path(job.path).stem} {job.voice} {','.join(applied)}\n")
+    path.write_text("".join(lines))
 
 
 def _write_voices_txt(path: Path, generated: list[voices.RandomVoice]) -> None:
