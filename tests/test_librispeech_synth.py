@@ -5,9 +5,11 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
+from bench.heldout_breakdown import bootstrap_interval, utterance_groups
 from corpora.synth.__main__ import main as synth_main
 from corpora.synth.librispeech import (HELDOUT_SPLIT, SPLITS, LibriSpeechSpec, is_complete,
                                       make_librispeech, normalize_line)
@@ -210,3 +212,16 @@ def test_cli_set_changes_spec_fields_and_rejects_unknown_ones(tmp_path, capsys):
         with pytest.raises(SystemExit):
             synth_main(["--root", str(tmp_path), "--only", "librispeech", "--set", bad])
         assert message in capsys.readouterr().err
+
+
+def test_heldout_breakdown_groups_every_heldout_utterance(corpus):
+    base = corpus / "LibriSpeech"
+    groups = utterance_groups(base)
+    assert sorted(groups) == sorted(p.stem for p in (base / HELDOUT_SPLIT).rglob("*.flac"))
+    for utt_id, names in groups.items():
+        assert names[0].startswith("accent ") and 3 <= len(names) <= 4
+        assert names[1] == "packaged Klatt-engine variant" or names[1].startswith("generated, ")
+        assert all(n.removeprefix("channel ") in HELDOUT_CHANNELS for n in names[2:])
+    edits, units = np.array([1, 0, 3, 2]), np.array([10, 10, 10, 10])
+    low, high = bootstrap_interval(edits, units)
+    assert low <= 0.15 <= high and 0.0 <= low < high <= 0.3
