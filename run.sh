@@ -22,7 +22,7 @@ STAGES=(
   "help||list the stages"
   "setup||create .venv and install requirements.txt (skipped when nothing changed)"
   "test|pytest|run the test suite: test [PYTEST ARGS]"
-  "data|corpora.synth|make the synthetic corpora under data/ if absent: data [--force] [--seed N] [--only CORPUS ...]"
+  "data|corpora.synth|make the synthetic corpora under data/ if absent: data [--force] [--seed N] [--only CORPUS ...] [--scale F] [--set FIELD=VALUE ...]"
   "download|corpora.download|fetch a real dataset or LM: download librispeech|speech_commands|librispeech_lm [DEST]"
   "asr_clean|asr.train configs/asr/clean.json|train DeepSpeech2 on train-clean, evaluate on test-clean: asr_clean [CONFIG.json] [key=value ...]"
   "asr_other|asr.train configs/asr/other.json|fine-tune asr_clean's model on train-other with noise: asr_other [CONFIG.json] [key=value ...]"
