@@ -113,7 +113,13 @@ def row_config(exp: ExperimentConfig, row: RowConfig, seed: int) -> tuple[TrainC
 # `attention_lr_scale` only acts on self-attention models: those runs made before it (at scale 1)
 # were deleted by hand, since their keys now name runs at 0.1.
 LATER_OPTIONS = {("model", "frame_stack"): 1, ("optim", "attention_lr_scale"): 0.1,
-                 ("data", "heldout_splits"): []}
+                 ("data", "heldout_splits"): [],
+                 # the voice and channel levers of #18
+                 ("augment", "vtlp_p"): 0.0, ("augment", "vtlp_range"): [0.9, 1.1],
+                 ("augment", "pitch_shift_p"): 0.0, ("augment", "pitch_shift_semitones"): [-3.0, 3.0],
+                 ("augment", "eq_p"): 0.0, ("augment", "eq_gain_db"): [-12.0, 12.0],
+                 ("augment", "filter_p"): 0.0, ("augment", "distortion_p"): 0.0,
+                 ("augment", "gain_transition_p"): 0.0}
 
 
 def run_key(cfg: TrainConfig, test_splits: list[str]) -> str:
