@@ -69,8 +69,10 @@ def utterance_groups(corpus: Path) -> dict[str, list[str]]:
     return groups
 
 
-def per_utterance_errors(checkpoint: str, root: str | None) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(ids, character edits, reference characters) of greedy decoding on test-heldout."""
+def per_utterance_errors(checkpoint: str, root: str | None
+                         ) -> tuple[list[str], np.ndarray, np.ndarray, str]:
+    """(ids, character edits, reference characters, data root) of greedy decoding on
+    test-heldout; the root is `root` or the one the checkpoint was trained with."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     ckpt = load_asr_checkpoint(checkpoint, device)
     cfg = from_dict(TrainConfig, ckpt.config, source=checkpoint)
@@ -83,7 +85,7 @@ def per_utterance_errors(checkpoint: str, root: str | None) -> tuple[list[str], 
         rate = error_rates([ref], [as_text(ckpt.tokenizer.decode(ids))])
         edits.append(rate.edits)
         units.append(rate.ref_units)
-    return outputs.ids, np.array(edits), np.array(units)
+    return outputs.ids, np.array(edits), np.array(units), cfg.data.root
 
 
 def bootstrap_interval(edits: np.ndarray, units: np.ndarray, draws: int = 2000,
@@ -101,21 +103,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", help="data root holding test-heldout (default: the one trained with)")
     args = parser.parse_args(argv)
     results = {path: per_utterance_errors(path, args.root) for path in args.checkpoints}
-    root = args.root or from_dict(TrainConfig, load_asr_checkpoint(args.checkpoints[0]).config).data.root
-    groups = utterance_groups(corpus_root(root))
+    groups = utterance_groups(corpus_root(results[args.checkpoints[0]][3]))
     names = sorted({g for gs in groups.values() for g in gs})
     header = "| group | utterances | " + " | ".join(Path(p).parent.name or p for p in args.checkpoints) + " |"
     print(header + "\n|---|---|" + "---|" * len(args.checkpoints))
     cells = []
     for path in args.checkpoints:
-        ids, edits, units = results[path]
+        ids, edits, units, _ = results[path]
         low, high = bootstrap_interval(edits, units)
         cells.append(f"{edits.sum() / units.sum():.1%} ({low:.1%}-{high:.1%})")
     print(f"| all | {len(results[args.checkpoints[0]][0])} | " + " | ".join(cells) + " |")
     for name in names:
         row, count = [], 0
         for path in args.checkpoints:
-            ids, edits, units = results[path]
+            ids, edits, units, _ = results[path]
             mask = np.array([name in groups.get(i, []) for i in ids])
             count = int(mask.sum())
             row.append(f"{edits[mask].sum() / max(1, units[mask].sum()):.1%}")

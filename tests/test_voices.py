@@ -9,7 +9,7 @@ import pytest
 from corpora.synth import voices
 from corpora.synth.degrade import (HELDOUT_CHANNELS, agc_compression, heldout_channel, phone_codec,
                                    sparse_echoes)
-from corpora.synth.espeak import available_variants
+from corpora.synth.espeak import available_variants, variants_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ def test_voice_ranges_are_checked():
 def test_voice_data_folder_holds_packaged_and_generated_variants(tmp_path):
     generated = voices.random_voices(2, "rv", voices.VoiceRanges(), np.random.default_rng(0))
     folder = voices.voice_data_folder(tmp_path / "data", generated)
-    names = {p.name for p in (folder / voices.VARIANTS_SUBDIR).iterdir()}
+    names = {p.name for p in variants_dir(str(folder)).iterdir()}
     assert names == set(available_variants()) | {"rv0000", "rv0001"}
     assert (folder / "en_dict").exists() and (folder / "voices" / "!v" / "m1").exists()
     clash = voices.random_voice("m1", voices.VoiceRanges(), np.random.default_rng(0))

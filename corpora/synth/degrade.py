@@ -19,6 +19,12 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
 
 
+def _below_full_scale(wave: np.ndarray) -> np.ndarray:
+    """`wave` as float32, peak-normalized to 0.99 if it would clip (left alone otherwise)."""
+    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    return (wave * (0.99 / peak) if peak > 1.0 else wave).astype(np.float32)
+
+
 def colored_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
     """Gaussian noise `(n,)` with unit RMS and a white, pink or brown power spectrum."""
     if kind not in _SPECTRAL_EXPONENT:
@@ -145,10 +151,7 @@ def recorded_in(wave: np.ndarray, rng: np.random.Generator,
         out = band_limit(out, rng.uniform(200.0, 400.0), rng.uniform(3000.0, 3800.0), sample_rate)
     if rng.random() < 0.5:
         out = apply_gain(out, rng.uniform(-12.0, 6.0))
-    peak = float(np.max(np.abs(out)))
-    if peak > 1.0:
-        out = out * (0.99 / peak)
-    return out.astype(np.float32)
+    return _below_full_scale(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,7 +229,4 @@ def heldout_channel(wave: np.ndarray, rng: np.random.Generator,
             out = sparse_echoes(out, rng, sample_rate)
         else:
             out = agc_compression(out, rng, sample_rate)
-    peak = float(np.max(np.abs(out))) if out.size else 0.0
-    if peak > 1.0:
-        out = out * (0.99 / peak)
-    return out.astype(np.float32), names
+    return _below_full_scale(out), names

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from corpora.synth.espeak import packaged_data_path
+from corpora.synth.espeak import variants_dir
 
-VARIANTS_SUBDIR = Path("voices") / "!v"
 N_FORMANTS = 9  # eSpeak's formants 0-8; 0 is the nasal/low pole, 1-3 carry vowel identity
 KLATT_ENGINES = (1, 2, 3, 4, 5, 6)  # `klatt N`: the six Klatt formant synthesizer modes
 
@@ -68,7 +67,6 @@ class RandomVoice:
 
     name: str
     text: str
-    sex: str  # "M" or "F", from the pitch
     formant_scale: float
     klatt: int  # 0: eSpeak's own engine
 
@@ -100,7 +98,7 @@ def random_voice(name: str, ranges: VoiceRanges, rng: np.random.Generator) -> Ra
         lines.append("breath 0 " + " ".join(str(level) for _ in range(7)))
     if klatt:
         lines.append(f"klatt {klatt}")
-    return RandomVoice(name, "\n".join(lines) + "\n", sex, scale, klatt)
+    return RandomVoice(name, "\n".join(lines) + "\n", scale, klatt)
 
 
 def random_voices(n: int, prefix: str, ranges: VoiceRanges,
@@ -117,20 +115,21 @@ def voice_data_folder(folder: Path, voices: list[RandomVoice]) -> Path:
     Every entry of the packaged data is linked, not copied (the dictionaries are ~20 MB); the
     variants folder is a real folder of links plus the generated files. `folder` must not exist.
     """
-    source = Path(packaged_data_path())
+    source_variants = variants_dir()  # DATA/voices/!v of the packaged data
+    source = source_variants.parent.parent
     folder = Path(folder)
-    folder.mkdir(parents=True)
+    variants = variants_dir(str(folder))
+    variants.mkdir(parents=True)  # makes `folder` and `folder/voices` too
     for entry in source.iterdir():
         if entry.name != "voices":
             os.symlink(entry, folder / entry.name)
-    variants = folder / VARIANTS_SUBDIR
-    variants.mkdir(parents=True)
-    for entry in (source / "voices").iterdir():
-        if entry.name != VARIANTS_SUBDIR.name:
-            os.symlink(entry, folder / "voices" / entry.name)
-    packaged = {entry.name for entry in (source / VARIANTS_SUBDIR).iterdir()}
-    for entry in (source / VARIANTS_SUBDIR).iterdir():
+    for entry in source_variants.parent.iterdir():
+        if entry != source_variants:
+            os.symlink(entry, variants.parent / entry.name)
+    packaged = set()
+    for entry in source_variants.iterdir():
         os.symlink(entry, variants / entry.name)
+        packaged.add(entry.name)
     for voice in voices:
         if voice.name in packaged:
             raise ValueError(f"generated voice {voice.name!r} would shadow a packaged variant")
