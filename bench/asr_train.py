@@ -1,32 +1,138 @@
-"""Training throughput and inference speed of ASR configs, side by side in one run.
+"""Training speed of ASR levers on real corpus batches, side by side in one process.
 
-    python bench/asr_train.py [CONFIG ...] [--steps 6] [--utterance-seconds 4]
+    python bench/asr_train.py [--config configs/asr/clean.json] [--utterances 240] [--rows NAME ...]
+    python bench/asr_train.py --random [CONFIG ...] [--steps 6] [--utterance-seconds 4]
 
-Random waves stand in for speech (speed does not depend on content): each config trains on batches
-of `max_batch_seconds` of audio and is timed over `--steps` steps after two warm-up steps.
-Prints audio seconds trained per wall second, and the real-time factor (compute seconds per audio
-second; lower is faster) of greedy inference on one 10 s utterance.
+Lever table (default): every row trains a fresh model (seed 0) on the same `--utterances` utterances
+drawn from the config's training splits, loaded and augmented as in training, grouped into batches
+by the row's `data.max_batch_seconds`. One warm-up step (a compiled row: until every batch shape has
+compiled, timed apart), then every batch once. Prints audio seconds trained per wall second and the
+ratio to the first row measured in the same process, so a slow period of the host shifts every row
+alike. `--set` applies overrides to every row (e.g. `data.root=...`).
+
+`--random`: the older table, config by config on random waves of `--utterance-seconds` (speed does
+not depend on content, but batch shapes do: on the real corpus the 30 ms model's epoch took 1.25x
+what random 4 s utterances predicted), with the real-time factor of greedy inference on 10 s.
 """
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from asr.config import TrainConfig  # noqa: E402
+from asr.data import DurationBatchSampler, collate, make_spec_augment  # noqa: E402
 from asr.model import DeepSpeech2  # noqa: E402
-from asr.train import ctc_loss, make_optimizer  # noqa: E402
+from asr.text import build_tokenizer  # noqa: E402
+from asr.train import build_data, ctc_loss, make_optimizer, select_train_utterances  # noqa: E402
 from common.config import load_config  # noqa: E402
 from common.features import make_features  # noqa: E402
+from common.runlog import cpu_description  # noqa: E402
 
 CHARS_PER_SECOND = 15  # eSpeak at ~170 words per minute
 
 
-def measure(cfg: TrainConfig, steps: int, utterance_seconds: float, device: torch.device) -> dict:
+@dataclass
+class Lever:
+    """One row: config overrides, and how the step runs."""
+    overrides: list[str] = field(default_factory=list)
+    autocast: torch.dtype | None = None  # CPU autocast of the model's forward (CTC stays float32)
+    compile: bool = False  # torch.compile(model, dynamic=True)
+
+
+LEVERS = {
+    "default (GRU)": Lever(),
+    "LSTM (oneDNN kernel on the CPU)": Lever(["model.rnn_type=lstm"]),
+    "LSTM, hidden 160 (GRU's parameter count)": Lever(["model.rnn_type=lstm", "model.rnn_hidden=160"]),
+    "GRU, 120 s batches": Lever(["data.max_batch_seconds=120"]),
+    "LSTM, 120 s batches": Lever(["model.rnn_type=lstm", "data.max_batch_seconds=120"]),
+    "GRU, bf16 autocast": Lever(autocast=torch.bfloat16),
+    "LSTM, bf16 autocast": Lever(["model.rnn_type=lstm"], autocast=torch.bfloat16),
+    "GRU, torch.compile": Lever(compile=True),
+}
+
+
+def real_batches(cfg: TrainConfig, count: int, seed: int = 0) -> tuple[list[dict], int, float]:
+    """`count` training utterances (the same ones for any `max_batch_seconds`), loaded and augmented
+    as in training, collated into the config's duration-grouped batches; the vocabulary size; and
+    the seconds that loading, augmenting and collating took in this process."""
+    utterances, seconds, _ = select_train_utterances(cfg)
+    tokenizer = build_tokenizer(cfg.text, [u.text for u in utterances])
+    dataset, _ = build_data(cfg, tokenizer, utterances, seconds, 0, 1)
+    chosen = random.Random(seed).sample(range(len(utterances)), min(count, len(utterances)))
+    sampler = DurationBatchSampler([seconds[i] for i in chosen], cfg.data.max_batch_seconds, shuffle=False)
+    started = time.perf_counter()
+    batches = [collate([dataset[chosen[i]] for i in batch]) for batch in sampler.batches]
+    return batches, len(tokenizer.vocab), time.perf_counter() - started
+
+
+def train_speed(cfg: TrainConfig, lever: Lever, batches: list[dict], vocab_size: int) -> dict:
+    """Audio seconds per wall second over `batches` (one optimizer step each), after warm-up."""
+    torch.manual_seed(0)
+    device = torch.device("cpu")
+    features = make_features(cfg.features)
+    model = DeepSpeech2(features.num_features, vocab_size, cfg.model)
+    optimizer = make_optimizer(cfg.optim, model)
+    spec_augment = make_spec_augment(cfg.augment)
+    step_model = torch.compile(model, dynamic=True) if lever.compile else model
+    model.train()
+
+    def step(batch: dict) -> None:
+        loss = ctc_loss(step_model, features, batch, device, spec_augment, lever.autocast)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+
+    started = time.perf_counter()
+    for batch in (batches if lever.compile else batches[-1:]):  # the longest batch last: warm-up
+        step(batch)
+    warm_up = time.perf_counter() - started
+    started = time.perf_counter()
+    for batch in batches:
+        step(batch)
+    seconds = time.perf_counter() - started
+    audio = sum(b["wave_lengths"].sum().item() for b in batches) / cfg.features.sample_rate
+    return {"params_m": sum(p.numel() for p in model.parameters()) / 1e6, "steps": len(batches),
+            "audio_s_per_s": audio / seconds, "ms_per_step": 1000 * seconds / len(batches), "warm_up_s": warm_up}
+
+
+def lever_table(args: argparse.Namespace) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = args.rows or list(LEVERS)
+    unknown = [name for name in rows if name not in LEVERS]
+    if unknown:
+        sys.exit(f"error: --rows {unknown[0]!r}: expected one of {', '.join(repr(n) for n in LEVERS)}")
+    print(f"{cpu_description()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{args.utterances} utterances of {args.config}")
+    print("| lever | params (M) | steps | ms per step | train audio s/s | ratio to first row | warm-up s |")
+    print("|---|---|---|---|---|---|---|")
+    batches_by_size: dict[float, tuple[list[dict], int, float]] = {}
+    first = None
+    for name in rows:
+        lever = LEVERS[name]
+        cfg = load_config(TrainConfig, args.config, [*args.set, *lever.overrides])
+        if cfg.data.max_batch_seconds not in batches_by_size:
+            batches_by_size[cfg.data.max_batch_seconds] = real_batches(cfg, args.utterances)
+        batches, vocab_size, _ = batches_by_size[cfg.data.max_batch_seconds]
+        r = train_speed(cfg, lever, batches, vocab_size)
+        first = first or r["audio_s_per_s"]
+        print(f"| {name} | {r['params_m']:.2f} | {r['steps']} | {r['ms_per_step']:.0f} | {r['audio_s_per_s']:.1f} "
+              f"| {r['audio_s_per_s'] / first:.2f} | {r['warm_up_s']:.1f} |", flush=True)
+    batches, _, load_seconds = next(iter(batches_by_size.values()))
+    audio = sum(b["wave_lengths"].sum().item() for b in batches) / cfg.features.sample_rate
+    print(f"\nThe data worker's share: reading, augmenting and collating ran at {audio / load_seconds:.0f} "
+          f"audio s/s in one process.")
+
+
+def random_wave_speed(cfg: TrainConfig, steps: int, utterance_seconds: float, device: torch.device) -> dict:
     torch.manual_seed(0)
     features = make_features(cfg.features).to(device)
     model = DeepSpeech2(features.num_features, 29, cfg.model).to(device)
@@ -67,22 +173,36 @@ def measure(cfg: TrainConfig, steps: int, utterance_seconds: float, device: torc
             "frame_ms": 1000 / frames}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("configs", nargs="*", default=["configs/asr/clean.json", "configs/asr/paper_scale_clean.json"])
-    parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--utterance-seconds", type=float, default=4.0)
-    parser.add_argument("--set", nargs="*", default=[], help="overrides applied to every config")
-    args = parser.parse_args()
+def random_wave_table(args: argparse.Namespace) -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"device {device}, torch threads {torch.get_num_threads()}, {args.utterance_seconds:g} s utterances")
     print("| config | params (M) | output frame (ms) | batch | train audio s/s | inference RTF |")
     print("|---|---|---|---|---|---|")
-    for path in args.configs:
+    for path in args.configs or ["configs/asr/clean.json", "configs/asr/paper_scale_clean.json"]:
         cfg = load_config(TrainConfig, path, args.set)
-        r = measure(cfg, args.steps, args.utterance_seconds, device)
+        r = random_wave_speed(cfg, args.steps, args.utterance_seconds, device)
         print(f"| {path} | {r['params_m']:.2f} | {r['frame_ms']:.0f} | {r['batch']} | {r['audio_s_per_s']:.1f} "
               f"| {r['rtf']:.4f} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("configs", nargs="*", help="with --random: configs to compare")
+    parser.add_argument("--config", default="configs/asr/clean.json", help="the lever table's base config")
+    parser.add_argument("--rows", nargs="*", help=f"lever rows to measure (default: all): {', '.join(LEVERS)}")
+    parser.add_argument("--utterances", type=int, default=240)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    parser.add_argument("--random", action="store_true", help="random waves instead of the corpus")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--utterance-seconds", type=float, default=4.0)
+    parser.add_argument("--set", nargs="*", default=[], help="overrides applied to every row / config")
+    args = parser.parse_args()
+    if args.random:
+        random_wave_table(args)
+    elif args.configs:
+        parser.error("configs are compared with --random; the lever table takes --config")
+    else:
+        lever_table(args)
 
 
 if __name__ == "__main__":

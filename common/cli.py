@@ -7,6 +7,8 @@ are turned into a line.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import NoReturn
 
 
@@ -27,3 +29,15 @@ def add_check_flag(parser: argparse.ArgumentParser) -> None:
 def fail(error: BaseException) -> NoReturn:
     """Exit with status 1 and `error: <one line>` on stderr."""
     raise SystemExit(f"error: {error_line(error)}")
+
+
+def print_lines(lines: list[str]) -> None:
+    """Print `lines` to stdout; a reader that stops early (`--help | head`) ends the command quietly.
+
+    Python's own advice for a closed pipe: point stdout at /dev/null so the exit's flush cannot fail again.
+    """
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(0) from None

@@ -29,7 +29,7 @@ import types
 import typing
 from pathlib import Path
 
-from common.cli import error_line
+from common.cli import error_line, print_lines
 from typing import Any, Callable, Literal, TypeVar, Union
 
 T = TypeVar("T")
@@ -354,9 +354,8 @@ def print_help(schema: type, usage: str, config_path: str | None = None) -> None
             config, source = load_config(schema, config_path), config_path
         except (ValueError, OSError) as e:
             source = f"defaults ({error_line(e)})"
-    print(usage.rstrip())
-    print(f"\nKeys (override any as key=value; values from {source}):")
-    print("\n".join(describe_config(schema, config)))
+    print_lines([usage.rstrip(), f"\nKeys (override any as key=value; values from {source}):",
+                 *describe_config(schema, config)])
 
 
 def config_from_argv(schema: type[T], argv: list[str], usage: str,

@@ -97,6 +97,21 @@ def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
+def cpu_description() -> str:
+    """The processor's model name and the vector instructions torch uses on it, e.g. "AMD EPYC (AVX2)".
+
+    The project's hosts are not all one processor: the same epoch has taken twice as long on one
+    as on another, and bfloat16 is fast only where the processor has it (AVX-512 BF16, AMX).
+    """
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), name)
+    except OSError:
+        pass
+    return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
+
+
 def environment(seed: int, device: str) -> dict[str, Any]:
     """What `env.json` records: enough to rerun and to explain a different result."""
     return {
@@ -108,6 +123,7 @@ def environment(seed: int, device: str) -> dict[str, Any]:
         "torchaudio": torchaudio.__version__,
         "numpy": np.__version__,
         "platform": platform.platform(),
+        "cpu": cpu_description(),
         "torch_threads": torch.get_num_threads(),
         "argv": sys.argv,
         "git": git_state(),
