@@ -137,7 +137,7 @@ class TrainConfig:
     eval_every: int = 0  # steps between dev evaluations, besides every epoch end (0: epoch ends only)
     log_every: int = 25  # optimizer steps between train-loss records
     max_dev_utterances: int = 0  # 0: the whole dev split
-    amp: Literal["off", "bf16", "fp16"] = "bf16"  # CUDA only; CPU always trains in float32
+    amp: Literal["off", "bf16", "fp16"] = "bf16"  # autocast: CUDA, and bf16 on a CPU with bf16 instructions
     init_from: str = ""  # checkpoint whose weights and tokenizer start this run (fine-tuning)
     resume: bool = True  # continue from last.pt when the run folder has one
     features: FeatureConfig = field(default_factory=lambda: FeatureConfig(normalize="utterance"))

@@ -124,6 +124,24 @@ def optimizer_step(loss: torch.Tensor, model: torch.nn.Module, optimizer: torch.
     scaler.update()
 
 
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The dtype that `amp` ("off", "bf16", "fp16") runs the model's forward in on `device`; None: float32.
+
+    fp16 runs on CUDA only. bf16 runs on CUDA and on a processor with bfloat16 instructions (AVX-512
+    BF16 or AMX), where the oneDNN LSTM and the convolutions gain from it; other processors emulate
+    bfloat16, 5-10x slower than float32 (docs/asr.md#training-speed-on-the-cpu), and train in float32.
+    """
+    if device.type == "cuda":
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    return torch.bfloat16 if amp == "bf16" and cpu_has_bf16() else None
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this processor computes bfloat16 natively (AVX-512 BF16 or AMX), as torch detects it."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
 def ctc_loss(model: torch.nn.Module, features: torch.nn.Module, batch: dict, device: torch.device,
              spec_augment: torch.nn.Module | None = None, amp_dtype: torch.dtype | None = None,
              warp: torch.Tensor | None = None) -> torch.Tensor:
@@ -203,7 +221,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
         total_steps = min(total_steps, cfg.max_steps)
     epochs_to_run = math.ceil(total_steps / len(sampler))  # fewer than cfg.epochs under max_steps
     scheduler = make_scheduler(cfg.optim, optimizer, total_steps)
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp) if device.type == "cuda" else None
+    amp_dtype = autocast_dtype(cfg.amp, device)
     scaler = torch.amp.GradScaler(enabled=amp_dtype == torch.float16)
 
     step, epoch, batch_in_epoch, best_wer = 0, 0, 0, float("inf")
@@ -262,7 +280,7 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
     if main_process:
         params = sum(p.numel() for p in model.parameters())
         run.info(f"model: {params / 1e6:.2f} M parameters, vocabulary {len(tokenizer.vocab)}, device {device}, "
-                 f"world size {world}; {len(sampler)} batches per epoch, {total_steps} steps"
+                 f"forward in {str(amp_dtype or torch.float32).removeprefix('torch.')}, world size {world}; {len(sampler)} batches per epoch, {total_steps} steps"
                  + (f"; resuming at step {step} (epoch {epoch}, batch {batch_in_epoch})" if resume_state else ""))
     started, audio_seconds, loss_sum, loss_count = time.time(), 0.0, 0.0, 0
     while epoch < cfg.epochs and step < total_steps:

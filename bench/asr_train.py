@@ -1,14 +1,14 @@
 """Training speed of ASR levers on real corpus batches, side by side in one process.
 
-    python bench/asr_train.py [--config configs/asr/clean.json] [--utterances 240] [--rows NAME ...]
+    python bench/asr_train.py [--config configs/asr/clean.json] [--utterances 240] [--rounds 3] [--rows NAME ...]
     python bench/asr_train.py --random [CONFIG ...] [--steps 6] [--utterance-seconds 4]
 
 Lever table (default): every row trains a fresh model (seed 0) on the same `--utterances` utterances
 drawn from the config's training splits, loaded and augmented as in training, grouped into batches
 by the row's `data.max_batch_seconds`. One warm-up step (a compiled row: until every batch shape has
-compiled, timed apart), then every batch once. Prints audio seconds trained per wall second and the
-ratio to the first row measured in the same process, so a slow period of the host shifts every row
-alike. `--set` applies overrides to every row (e.g. `data.root=...`).
+compiled, timed apart), then every batch once; `--rounds` repeats that over all rows in turn and
+keeps each row's median. Prints audio seconds trained per wall second and the ratio to the first
+row measured in the same process, so a slow period of the host shifts every row alike. `--set` applies overrides to every row (e.g. `data.root=...`).
 
 `--random`: the older table, config by config on random waves of `--utterance-seconds` (speed does
 not depend on content, but batch shapes do: on the real corpus the 30 ms model's epoch took 1.25x
@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from asr.config import TrainConfig  # noqa: E402
 from asr.data import DurationBatchSampler, collate, make_spec_augment  # noqa: E402
 from asr.model import DeepSpeech2  # noqa: E402
 from asr.text import build_tokenizer  # noqa: E402
-from asr.train import build_data, ctc_loss, make_optimizer, select_train_utterances  # noqa: E402
+from asr.train import autocast_dtype, build_data, ctc_loss, make_optimizer, select_train_utterances  # noqa: E402
 from common.cli import error_line  # noqa: E402
 from common.config import load_config  # noqa: E402
 from common.features import make_features  # noqa: E402
@@ -47,15 +48,16 @@ class Lever:
     compile: bool = False  # torch.compile(model, dynamic=True)
 
 
-LEVERS = {
-    "default (GRU)": Lever(),
-    "LSTM (oneDNN kernel on the CPU)": Lever(["model.rnn_type=lstm"]),
+LEVERS = {  # every row names its layer type: the first row stays the GRU default that #21 started from
+    "GRU (the default before #21)": Lever(["model.rnn_type=gru"]),
+    "LSTM (the default now)": Lever(["model.rnn_type=lstm"]),
     "LSTM, hidden 160 (GRU's parameter count)": Lever(["model.rnn_type=lstm", "model.rnn_hidden=160"]),
-    "GRU, 120 s batches": Lever(["data.max_batch_seconds=120"]),
+    "GRU, 120 s batches": Lever(["model.rnn_type=gru", "data.max_batch_seconds=120"]),
     "LSTM, 120 s batches": Lever(["model.rnn_type=lstm", "data.max_batch_seconds=120"]),
-    "GRU, bf16 autocast": Lever(autocast=torch.bfloat16),
+    "GRU, bf16 autocast": Lever(["model.rnn_type=gru"], autocast=torch.bfloat16),
     "LSTM, bf16 autocast": Lever(["model.rnn_type=lstm"], autocast=torch.bfloat16),
-    "GRU, torch.compile": Lever(compile=True),
+    "LSTM, hidden 160, bf16 autocast": Lever(["model.rnn_type=lstm", "model.rnn_hidden=160"], autocast=torch.bfloat16),
+    "GRU, torch.compile": Lever(["model.rnn_type=gru"], compile=True),
 }
 
 
@@ -111,26 +113,37 @@ def lever_table(args: argparse.Namespace) -> None:
     unknown = [name for name in rows if name not in LEVERS]
     if unknown:
         sys.exit(f"error: --rows {unknown[0]!r}: expected one of {', '.join(repr(n) for n in LEVERS)}")
-    print(f"{cpu_description()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{args.utterances} utterances of {args.config}")
-    print("| lever | params (M) | steps | ms per step | train audio s/s | ratio to first row | warm-up s |")
-    print("|---|---|---|---|---|---|---|")
     batches_by_size: dict[float, tuple[list[dict], int, float]] = {}
-    first = None
+    setups = {}
     for name in rows:
-        lever = LEVERS[name]
-        cfg = load_config(TrainConfig, args.config, [*args.set, *lever.overrides])
+        cfg = load_config(TrainConfig, args.config, [*args.set, *LEVERS[name].overrides])
         if cfg.data.max_batch_seconds not in batches_by_size:
             batches_by_size[cfg.data.max_batch_seconds] = real_batches(cfg, args.utterances)
-        batches, vocab_size, _ = batches_by_size[cfg.data.max_batch_seconds]
-        try:
-            r = train_speed(cfg, lever, batches, vocab_size)
-        except Exception as e:  # noqa: BLE001  a lever this host cannot run (no compiler for torch.compile)
-            print(f"| {name} | failed: {error_line(e)} | | | | | |", flush=True)
+        setups[name] = cfg, *batches_by_size[cfg.data.max_batch_seconds][:2]
+    # Rounds over all rows, not one row at a time: the host's speed drifts, and the median of
+    # interleaved rounds keeps a slow minute from landing on one row.
+    results: dict[str, list[dict]] = {name: [] for name in rows}
+    failed: dict[str, str] = {}
+    for _ in tqdm(range(args.rounds), desc="rounds", disable=args.rounds == 1):
+        for name in rows:
+            if name not in failed:
+                try:
+                    results[name].append(train_speed(setups[name][0], LEVERS[name], *setups[name][1:]))
+                except Exception as e:  # noqa: BLE001  a lever this host cannot run (torch.compile's tracer)
+                    failed[name] = error_line(e)
+    print(f"{cpu_description()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{args.utterances} utterances of {args.config}, median of {args.rounds} interleaved rounds")
+    print("| lever | params (M) | steps | ms per step | train audio s/s | ratio to first row | warm-up s |")
+    print("|---|---|---|---|---|---|---|")
+    first = None
+    for name in rows:
+        if name in failed:
+            print(f"| {name} | failed: {failed[name]} | | | | | |")
             continue
+        r = sorted(results[name], key=lambda r: r["audio_s_per_s"])[len(results[name]) // 2]
         first = first or r["audio_s_per_s"]
         print(f"| {name} | {r['params_m']:.2f} | {r['steps']} | {r['ms_per_step']:.0f} | {r['audio_s_per_s']:.1f} "
-              f"| {r['audio_s_per_s'] / first:.2f} | {r['warm_up_s']:.1f} |", flush=True)
+              f"| {r['audio_s_per_s'] / first:.2f} | {r['warm_up_s']:.1f} |")
     batches, _, load_seconds = next(iter(batches_by_size.values()))
     audio = sum(b["wave_lengths"].sum().item() for b in batches) / cfg.features.sample_rate
     print(f"\nThe data worker's share: reading, augmenting and collating ran at {audio / load_seconds:.0f} "
@@ -148,7 +161,7 @@ def random_wave_speed(cfg: TrainConfig, steps: int, utterance_seconds: float, de
     batch = {"waves": 0.1 * torch.randn(batch_size, samples), "wave_lengths": torch.full((batch_size,), samples),
              "targets": torch.randint(1, 29, (batch_size * target_length,)),
              "target_lengths": torch.full((batch_size,), target_length)}
-    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp) if device.type == "cuda" else None
+    amp = autocast_dtype(cfg.amp, device)
     model.train()
     for i in range(steps + 2):
         if i == 2:
@@ -196,6 +209,7 @@ def main() -> None:
     parser.add_argument("--config", default="configs/asr/clean.json", help="the lever table's base config")
     parser.add_argument("--rows", nargs="*", help=f"lever rows to measure (default: all): {', '.join(LEVERS)}")
     parser.add_argument("--utterances", type=int, default=240)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the rows; the table shows the median")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     parser.add_argument("--random", action="store_true", help="random waves instead of the corpus")
     parser.add_argument("--steps", type=int, default=6)

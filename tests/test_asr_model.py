@@ -73,6 +73,28 @@ def test_padding_does_not_change_an_utterances_output(name):
         torch.testing.assert_close(alone[0], batch_out[i, :alone_length.item()], atol=2e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["gru-bi", "lstm-bi", "attention"])
+def test_bf16_autocast_on_the_cpu_stays_close_to_the_float32_network(name):
+    """What `amp=bf16` trains on a CPU with bfloat16 instructions (asr.train.autocast_dtype): the same
+    network, its log-probabilities within bfloat16's precision of float32, and a finite gradient."""
+    torch.manual_seed(0)
+    model = DeepSpeech2(40, 7, small(VARIANTS[name]))
+    features, lengths = torch.randn(2, 40, 60), torch.tensor([60, 45])
+    model.eval()
+    reference, _ = model(features, lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low, out_lengths = model(features, lengths)
+    difference = (low.float() - reference).abs().max().item()
+    assert 0 < difference < 0.05  # bf16 keeps 8 bits of mantissa: about 0.4% of each value
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        log_probs, out_lengths = model(features, lengths)
+    torch.nn.functional.ctc_loss(log_probs.float().transpose(0, 1), torch.tensor([1, 2, 3, 4, 5]), out_lengths,
+                                 torch.tensor([3, 2])).backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all()
+               for p in model.parameters())
+
+
 def test_frame_stack_puts_consecutive_frames_side_by_side_and_drops_the_tail():
     features = torch.arange(2 * 2 * 7, dtype=torch.float32).reshape(2, 2, 7)  # (batch, feat, time)
     x, lengths = FrameStack(2, 3)(features, torch.tensor([7, 5]))
