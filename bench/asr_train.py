@@ -20,6 +20,7 @@ import argparse
 import random
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from common.cli import error_line  # noqa: E402
 from common.config import load_config  # noqa: E402
 from common.features import make_features  # noqa: E402
 from common.runlog import cpu_description  # noqa: E402
+from common.seed import seed_worker  # noqa: E402
 
 CHARS_PER_SECOND = 15  # eSpeak at ~170 words per minute
 
@@ -46,6 +48,10 @@ class Lever:
     overrides: list[str] = field(default_factory=list)
     autocast: torch.dtype | None = None  # CPU autocast of the model's forward (CTC stays float32)
     compile: bool = False  # torch.compile(model, dynamic=True)
+    # Where the timed steps get their batches: "preloaded" (loaded before timing: the model's cost
+    # alone), "worker" (a DataLoader process, as training does: num_workers=1) or "inline" (loaded
+    # in the training process, num_workers=0).
+    loading: str = "preloaded"
 
 
 LEVERS = {  # every row names its layer type: the first row stays the GRU default that #21 started from
@@ -58,29 +64,51 @@ LEVERS = {  # every row names its layer type: the first row stays the GRU defaul
     "LSTM, bf16 autocast": Lever(["model.rnn_type=lstm"], autocast=torch.bfloat16),
     "LSTM, hidden 160, bf16 autocast": Lever(["model.rnn_type=lstm", "model.rnn_hidden=160"], autocast=torch.bfloat16),
     "GRU, torch.compile": Lever(["model.rnn_type=gru"], compile=True),
+    "LSTM, bf16, loading in a worker (as training)": Lever(["model.rnn_type=lstm"], torch.bfloat16, loading="worker"),
+    "LSTM, bf16, loading inline": Lever(["model.rnn_type=lstm"], torch.bfloat16, loading="inline"),
 }
 
 
-def real_batches(cfg: TrainConfig, count: int, seed: int = 0) -> tuple[list[dict], int, float]:
+@dataclass
+class RealBatches:
+    """Training utterances as the bench steps through them."""
+    dataset: torch.utils.data.Dataset  # loads and augments one utterance, as in training
+    indices: list[list[int]]  # dataset indices of each batch, duration-grouped
+    batches: list[dict]  # the same batches, collated ahead of time
+    vocab_size: int
+    load_seconds: float  # what loading, augmenting and collating `batches` took in this process
+
+
+def real_batches(cfg: TrainConfig, count: int, seed: int = 0) -> RealBatches:
     """`count` training utterances (the same ones for any `max_batch_seconds`), loaded and augmented
-    as in training, collated into the config's duration-grouped batches; the vocabulary size; and
-    the seconds that loading, augmenting and collating took in this process."""
+    as in training, grouped into the config's duration-bounded batches."""
     utterances, seconds, _ = select_train_utterances(cfg)
     tokenizer = build_tokenizer(cfg.text, [u.text for u in utterances])
     dataset, _ = build_data(cfg, tokenizer, utterances, seconds, 0, 1)
     chosen = random.Random(seed).sample(range(len(utterances)), min(count, len(utterances)))
     sampler = DurationBatchSampler([seconds[i] for i in chosen], cfg.data.max_batch_seconds, shuffle=False)
+    indices = [[chosen[i] for i in batch] for batch in sampler.batches]
     started = time.perf_counter()
-    batches = [collate([dataset[chosen[i]] for i in batch]) for batch in sampler.batches]
-    return batches, len(tokenizer.vocab), time.perf_counter() - started
+    batches = [collate([dataset[i] for i in batch]) for batch in indices]
+    return RealBatches(dataset, indices, batches, len(tokenizer.vocab), time.perf_counter() - started)
 
 
-def train_speed(cfg: TrainConfig, lever: Lever, batches: list[dict], vocab_size: int) -> dict:
-    """Audio seconds per wall second over `batches` (one optimizer step each), after warm-up."""
+def timed_batches(data: RealBatches, loading: str) -> Iterable[dict]:
+    """The batches of `data` as a lever's `loading` delivers them."""
+    if loading == "preloaded":
+        return data.batches
+    if loading == "inline":
+        return (collate([data.dataset[i] for i in batch]) for batch in data.indices)
+    return torch.utils.data.DataLoader(data.dataset, batch_sampler=data.indices, collate_fn=collate, num_workers=1,
+                                       worker_init_fn=seed_worker)
+
+
+def train_speed(cfg: TrainConfig, lever: Lever, data: RealBatches) -> dict:
+    """Audio seconds per wall second over the batches of `data` (one optimizer step each), after warm-up."""
     torch.manual_seed(0)
     device = torch.device("cpu")
     features = make_features(cfg.features)
-    model = DeepSpeech2(features.num_features, vocab_size, cfg.model)
+    model = DeepSpeech2(features.num_features, data.vocab_size, cfg.model)
     optimizer = make_optimizer(cfg.optim, model)
     spec_augment = make_spec_augment(cfg.augment)
     step_model = torch.compile(model, dynamic=True) if lever.compile else model
@@ -94,16 +122,17 @@ def train_speed(cfg: TrainConfig, lever: Lever, batches: list[dict], vocab_size:
         optimizer.step()
 
     started = time.perf_counter()
-    for batch in (batches if lever.compile else batches[-1:]):  # the longest batch last: warm-up
+    for batch in (data.batches if lever.compile else data.batches[-1:]):  # the longest batch last: warm-up
         step(batch)
     warm_up = time.perf_counter() - started
     started = time.perf_counter()
-    for batch in batches:
+    for batch in timed_batches(data, lever.loading):
         step(batch)
     seconds = time.perf_counter() - started
-    audio = sum(b["wave_lengths"].sum().item() for b in batches) / cfg.features.sample_rate
-    return {"params_m": sum(p.numel() for p in model.parameters()) / 1e6, "steps": len(batches),
-            "audio_s_per_s": audio / seconds, "ms_per_step": 1000 * seconds / len(batches), "warm_up_s": warm_up}
+    audio = sum(b["wave_lengths"].sum().item() for b in data.batches) / cfg.features.sample_rate
+    steps = len(data.batches)
+    return {"params_m": sum(p.numel() for p in model.parameters()) / 1e6, "steps": steps,
+            "audio_s_per_s": audio / seconds, "ms_per_step": 1000 * seconds / steps, "warm_up_s": warm_up}
 
 
 def lever_table(args: argparse.Namespace) -> None:
@@ -113,13 +142,13 @@ def lever_table(args: argparse.Namespace) -> None:
     unknown = [name for name in rows if name not in LEVERS]
     if unknown:
         sys.exit(f"error: --rows {unknown[0]!r}: expected one of {', '.join(repr(n) for n in LEVERS)}")
-    batches_by_size: dict[float, tuple[list[dict], int, float]] = {}
+    data_by_size: dict[float, RealBatches] = {}
     setups = {}
     for name in rows:
         cfg = load_config(TrainConfig, args.config, [*args.set, *LEVERS[name].overrides])
-        if cfg.data.max_batch_seconds not in batches_by_size:
-            batches_by_size[cfg.data.max_batch_seconds] = real_batches(cfg, args.utterances)
-        setups[name] = cfg, *batches_by_size[cfg.data.max_batch_seconds][:2]
+        if cfg.data.max_batch_seconds not in data_by_size:
+            data_by_size[cfg.data.max_batch_seconds] = real_batches(cfg, args.utterances)
+        setups[name] = cfg, data_by_size[cfg.data.max_batch_seconds]
     # Rounds over all rows, not one row at a time: the host's speed drifts, and the median of
     # interleaved rounds keeps a slow minute from landing on one row.
     results: dict[str, list[dict]] = {name: [] for name in rows}
@@ -128,7 +157,7 @@ def lever_table(args: argparse.Namespace) -> None:
         for name in rows:
             if name not in failed:
                 try:
-                    results[name].append(train_speed(setups[name][0], LEVERS[name], *setups[name][1:]))
+                    results[name].append(train_speed(setups[name][0], LEVERS[name], setups[name][1]))
                 except Exception as e:  # noqa: BLE001  a lever this host cannot run (torch.compile's tracer)
                     failed[name] = error_line(e)
     print(f"{cpu_description()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -144,9 +173,9 @@ def lever_table(args: argparse.Namespace) -> None:
         first = first or r["audio_s_per_s"]
         print(f"| {name} | {r['params_m']:.2f} | {r['steps']} | {r['ms_per_step']:.0f} | {r['audio_s_per_s']:.1f} "
               f"| {r['audio_s_per_s'] / first:.2f} | {r['warm_up_s']:.1f} |")
-    batches, _, load_seconds = next(iter(batches_by_size.values()))
-    audio = sum(b["wave_lengths"].sum().item() for b in batches) / cfg.features.sample_rate
-    print(f"\nThe data worker's share: reading, augmenting and collating ran at {audio / load_seconds:.0f} "
+    data = next(iter(data_by_size.values()))
+    audio = sum(b["wave_lengths"].sum().item() for b in data.batches) / cfg.features.sample_rate
+    print(f"\nThe data worker's share: reading, augmenting and collating ran at {audio / data.load_seconds:.0f} "
           f"audio s/s in one process.")
 
 
