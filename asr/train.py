@@ -279,8 +279,10 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False) 
 
     if main_process:
         params = sum(p.numel() for p in model.parameters())
+        forward_dtype = str(amp_dtype or torch.float32).removeprefix("torch.")
         run.info(f"model: {params / 1e6:.2f} M parameters, vocabulary {len(tokenizer.vocab)}, device {device}, "
-                 f"forward in {str(amp_dtype or torch.float32).removeprefix('torch.')}, world size {world}; {len(sampler)} batches per epoch, {total_steps} steps"
+                 f"forward in {forward_dtype}, world size {world}; {len(sampler)} batches per epoch, "
+                 f"{total_steps} steps"
                  + (f"; resuming at step {step} (epoch {epoch}, batch {batch_in_epoch})" if resume_state else ""))
     started, audio_seconds, loss_sum, loss_count = time.time(), 0.0, 0.0, 0
     while epoch < cfg.epochs and step < total_steps:

@@ -8,7 +8,8 @@ drawn from the config's training splits, loaded and augmented as in training, gr
 by the row's `data.max_batch_seconds`. One warm-up step (a compiled row: until every batch shape has
 compiled, timed apart), then every batch once; `--rounds` repeats that over all rows in turn and
 keeps each row's median. Prints audio seconds trained per wall second and the ratio to the first
-row measured in the same process, so a slow period of the host shifts every row alike. `--set` applies overrides to every row (e.g. `data.root=...`).
+row measured in the same process, so a slow period of the host shifts every row alike. `--set`
+applies overrides to every row (e.g. `data.root=...`).
 
 `--random`: the older table, config by config on random waves of `--utterance-seconds` (speed does
 not depend on content, but batch shapes do: on the real corpus the 30 ms model's epoch took 1.25x
@@ -23,6 +24,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from tqdm import tqdm
@@ -51,7 +53,7 @@ class Lever:
     # Where the timed steps get their batches: "preloaded" (loaded before timing: the model's cost
     # alone), "worker" (a DataLoader process, as training does: num_workers=1) or "inline" (loaded
     # in the training process, num_workers=0).
-    loading: str = "preloaded"
+    loading: Literal["preloaded", "worker", "inline"] = "preloaded"
 
 
 LEVERS = {  # every row names its layer type: the first row stays the GRU default that #21 started from
@@ -76,6 +78,7 @@ class RealBatches:
     indices: list[list[int]]  # dataset indices of each batch, duration-grouped
     batches: list[dict]  # the same batches, collated ahead of time
     vocab_size: int
+    audio_seconds: float  # the audio in `batches`, padding excluded
     load_seconds: float  # what loading, augmenting and collating `batches` took in this process
 
 
@@ -90,7 +93,9 @@ def real_batches(cfg: TrainConfig, count: int, seed: int = 0) -> RealBatches:
     indices = [[chosen[i] for i in batch] for batch in sampler.batches]
     started = time.perf_counter()
     batches = [collate([dataset[i] for i in batch]) for batch in indices]
-    return RealBatches(dataset, indices, batches, len(tokenizer.vocab), time.perf_counter() - started)
+    load_seconds = time.perf_counter() - started
+    audio_seconds = sum(b["wave_lengths"].sum().item() for b in batches) / cfg.features.sample_rate
+    return RealBatches(dataset, indices, batches, len(tokenizer.vocab), audio_seconds, load_seconds)
 
 
 def timed_batches(data: RealBatches, loading: str) -> Iterable[dict]:
@@ -129,10 +134,9 @@ def train_speed(cfg: TrainConfig, lever: Lever, data: RealBatches) -> dict:
     for batch in timed_batches(data, lever.loading):
         step(batch)
     seconds = time.perf_counter() - started
-    audio = sum(b["wave_lengths"].sum().item() for b in data.batches) / cfg.features.sample_rate
     steps = len(data.batches)
     return {"params_m": sum(p.numel() for p in model.parameters()) / 1e6, "steps": steps,
-            "audio_s_per_s": audio / seconds, "ms_per_step": 1000 * seconds / steps, "warm_up_s": warm_up}
+            "audio_s_per_s": data.audio_seconds / seconds, "ms_per_step": 1000 * seconds / steps, "warm_up_s": warm_up}
 
 
 def lever_table(args: argparse.Namespace) -> None:
@@ -174,9 +178,8 @@ def lever_table(args: argparse.Namespace) -> None:
         print(f"| {name} | {r['params_m']:.2f} | {r['steps']} | {r['ms_per_step']:.0f} | {r['audio_s_per_s']:.1f} "
               f"| {r['audio_s_per_s'] / first:.2f} | {r['warm_up_s']:.1f} |")
     data = next(iter(data_by_size.values()))
-    audio = sum(b["wave_lengths"].sum().item() for b in data.batches) / cfg.features.sample_rate
-    print(f"\nThe data worker's share: reading, augmenting and collating ran at {audio / data.load_seconds:.0f} "
-          f"audio s/s in one process.")
+    print(f"\nThe data worker's share: reading, augmenting and collating ran at "
+          f"{data.audio_seconds / data.load_seconds:.0f} audio s/s in one process.")
 
 
 def random_wave_speed(cfg: TrainConfig, steps: int, utterance_seconds: float, device: torch.device) -> dict:
@@ -238,7 +241,8 @@ def main() -> None:
     parser.add_argument("--config", default="configs/asr/clean.json", help="the lever table's base config")
     parser.add_argument("--rows", nargs="*", help=f"lever rows to measure (default: all): {', '.join(LEVERS)}")
     parser.add_argument("--utterances", type=int, default=240)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the rows; the table shows the median")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds over the rows; the table shows each row's median")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     parser.add_argument("--random", action="store_true", help="random waves instead of the corpus")
     parser.add_argument("--steps", type=int, default=6)
