@@ -6,13 +6,16 @@ The first checkpoint is the reference; --split takes one or more lists (testing 
 as one set of clips.
 
 The default test split is too small to judge a ratio such as "within 1.1x of the baseline": with
-65 keyword clips one hard clip can double a model's au-fa-fr. A larger held-out corpus does it:
-the same synthesis with another seed draws new speakers, voices and recording conditions from
-the same distribution, so every split of it is unseen by models trained on the default corpus:
+65 keyword clips one hard clip can double a model's au-fa-fr. A larger corpus does it: the same
+synthesis with another seed draws new speakers, voices and recording conditions from the same
+distribution, so every split of it is unseen by models trained on the default corpus:
 
-    ./run.sh data --root data/heldout --seed 1 --only speech_commands --scale 5
+    ./run.sh data --root data/seed1 --seed 1 --only speech_commands --scale 5
     ./run.sh kws_compare logs/kws_baseline/default/best.pt logs/kws_distill/student/best.pt \\
-        --root data/heldout/speech_commands --split train validation testing
+        --root data/seed1/speech_commands --split train validation testing
+
+`--split heldout` scores the synthetic corpus's held-out split instead: voices and channels no
+training clip has (docs/heldout.md).
 
 The interval resamples keyword and other clips separately (their counts stay fixed) and scores
 every model on the same resample, so the ratio's interval reflects which clips were drawn, not
@@ -37,11 +40,11 @@ from tqdm import tqdm
 from common.checkpoint import CheckpointError
 from common.cli import fail
 from common.metrics import au_fa_fr
+from common.readers.speech_commands import SPLITS
 from kws.data import DataConfig, keyword_labels, split_listing
 from kws.evaluate import UNREADABLE, check_scorable, clips_loader, positive_int, split_label
 from kws.model import KwsCheckpoint, keyword_probability, load_kws_checkpoint
 
-SPLITS = ["train", "validation", "testing"]
 
 
 @torch.inference_mode()
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoints", type=Path, nargs="+", metavar="CHECKPOINT", help="the first is the reference")
     parser.add_argument("--root", default=None, metavar="DIR", help="Speech Commands folder (default: the first "
                                                                     "checkpoint's data.root)")
-    parser.add_argument("--split", dest="splits", nargs="+", default=["testing"], choices=SPLITS, metavar="S",
+    parser.add_argument("--split", dest="splits", nargs="+", default=["testing"], choices=list(SPLITS), metavar="S",
                         help=f"one or more of {', '.join(SPLITS)}, scored together (default: testing)")
     parser.add_argument("--resamples", type=positive_int, default=300, metavar="N", help="bootstrap resamples")
     parser.add_argument("--threads", type=positive_int, default=2, metavar="N", help="torch threads")

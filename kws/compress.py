@@ -13,7 +13,8 @@ from `common.artifacts`; a variant is skipped, with a note, when its checkpoint 
 Each source also gives fp16, dynamic int8 (torch.ao: GRU + Linear) and weight-only int8 (every
 weight, conv included, in one packed buffer; `kws.quantize`) variants.
 
-For every variant: au-fa-fr on the test split, parameters, bytes of its saved state_dict file
+For every variant: au-fa-fr on the test split (and on the held-out split, when the corpus has one:
+`_heldout_/`, voices and channels no training clip has, docs/heldout.md), parameters, bytes of its saved state_dict file
 (written to OUT/variants/; the size is taken as `kws.costs.saved_bytes` does), MACs per 1 s clip (thop; quantized
 models counted as their float equivalent, since int8 does not skip multiply-accumulates), CPU
 latency (median of `--runs` batch-1 forward passes, 1 thread, model only), ratios vs the baseline,
@@ -44,6 +45,7 @@ from common.artifacts import KWS_BASELINE, KWS_DETECTOR, KWS_PRUNED, KWS_REPORT,
 from common.checkpoint import CheckpointError
 from common.cli import add_check_flag, fail
 from common.metrics import au_fa_fr
+from common.readers.speech_commands import has_heldout
 from common.runlog import environment, plt, save_figure
 from kws import costs, export, quantize
 from kws.data import glue_track
@@ -114,8 +116,12 @@ def stream_error(model: nn.Module, ckpt: KwsCheckpoint, track: torch.Tensor, cli
 
 
 def evaluate_variants(variants: list[Variant], ckpt: KwsCheckpoint, feats: torch.Tensor, labels: np.ndarray,
-                      track: torch.Tensor, out_dir: Path, runs: int) -> list[dict]:
-    """One table row per variant; each variant's saved state_dict goes to out_dir/variants/."""
+                      track: torch.Tensor, out_dir: Path, runs: int,
+                      heldout: tuple[torch.Tensor, np.ndarray] | None = None) -> list[dict]:
+    """One table row per variant; each variant's saved state_dict goes to out_dir/variants/.
+
+    heldout: features and labels of the held-out split, scored too when given (else None in the rows).
+    """
     example = feats[:1]
     (out_dir / "variants").mkdir(parents=True, exist_ok=True)
     rows = []
@@ -126,6 +132,7 @@ def evaluate_variants(variants: list[Variant], ckpt: KwsCheckpoint, feats: torch
         rows.append({
             "variant": v.name, "source": v.source, "scheme": v.scheme,
             "au_fa_fr": au_fa_fr(scores(v.model, feats), labels),
+            "heldout_au_fa_fr": None if heldout is None else au_fa_fr(scores(v.model, heldout[0]), heldout[1]),
             "params": costs.count_parameters(v.float_model),
             # The archive's root folder inside the file is named after the file, so the size of a
             # file named like kws.costs's temp files is taken: every variant is measured alike.
@@ -148,6 +155,9 @@ def add_ratios(rows: list[dict]) -> dict | None:
         r["bytes_ratio"] = base["bytes"] / r["bytes"]
         r["quality_ratio"] = r["au_fa_fr"] / base["au_fa_fr"] if base["au_fa_fr"] > 0 else float("inf")
         r["qualifies"] = r["au_fa_fr"] <= QUALITY_MARGIN * base["au_fa_fr"]
+        if base["heldout_au_fa_fr"] is not None:
+            r["heldout_ratio"] = (r["heldout_au_fa_fr"] / base["heldout_au_fa_fr"] if base["heldout_au_fa_fr"] > 0
+                                  else float("inf"))
         source = by_name[r["source"]]["au_fa_fr"]
         r["vs_float_source"] = (r["au_fa_fr"] - source) / source if source > 0 else 0.0
     good = [r for r in rows if r["qualifies"]]
@@ -157,23 +167,28 @@ def add_ratios(rows: list[dict]) -> dict | None:
 
 def write_table(rows: list[dict], best: dict | None, notes: list[str], out: Path) -> str:
     base = next(r for r in rows if r["variant"] == "baseline")
+    heldout = base["heldout_au_fa_fr"] is not None
     lines = [
         "# KWS compression report", "",
         f"Test split: {base['clips']} clips ({base['positives']} keyword). Quality bound: au-fa-fr <= "
         f"{QUALITY_MARGIN} x baseline = {QUALITY_MARGIN * base['au_fa_fr']:.3e}. Bytes: size of the saved "
         "state_dict file. MACs: thop per 1 s clip, quantized models counted as their float equivalent. "
         "Latency: median of batch-1 forward passes, 1 thread, model only. Streams: max |streamed - "
-        "offline| keyword probability over a track of test clips.", "",
-        "| variant | au-fa-fr | vs baseline | vs float source | params | bytes | bytes ratio | MACs | "
-        "MACs ratio | latency ms | streams |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "offline| keyword probability over a track of test clips."
+        + (f" Held-out: the `_heldout_` split ({base['heldout_clips']} clips, {base['heldout_positives']} keyword; "
+           "voices and channels no training clip has, docs/heldout.md)." if heldout else ""), "",
+        "| variant | au-fa-fr | vs baseline | vs float source | " + ("held-out au-fa-fr | vs baseline | " if heldout else "")
+        + "params | bytes | bytes ratio | MACs | MACs ratio | latency ms | streams |",
+        "|---|---|---|---|" + ("---|---|" if heldout else "") + "---|---|---|---|---|---|---|",
     ]
     for r in rows:
         mark = " **best**" if r is best else ""
         source = "" if r["scheme"] == "float32" else f"{r['vs_float_source']:+.1%}"
         lines.append(
             f"| {r['variant']}{mark} | {r['au_fa_fr']:.3e} | {r['quality_ratio']:.2f}x"
-            f"{'' if r['qualifies'] else ' (over)'} | {source} | {r['params']:,} | {r['bytes']:,} | "
+            f"{'' if r['qualifies'] else ' (over)'} | {source} | "
+            + (f"{r['heldout_au_fa_fr']:.3e} | {r['heldout_ratio']:.2f}x | " if heldout else "")
+            + f"{r['params']:,} | {r['bytes']:,} | "
             f"{r['bytes_ratio']:.1f}x | {r['macs']:,} | {r['macs_ratio']:.1f}x | {r['latency_ms']:.3f} | "
             f"yes ({r['stream_max_abs_diff']:.1e}) |")
     lines.append("")
@@ -230,13 +245,16 @@ def report(out_dir: Path, runs: int = 200, sources: dict[str, str] = SOURCES) ->
         if ckpt.features.cfg != base.features.cfg or ckpt.keyword != base.keyword:
             raise CheckpointError(f"{ckpt.path}: features or keyword differ from the baseline's")
     feats, labels = load_test_features(base, root)
+    heldout = load_test_features(base, root, "heldout") if has_heldout(root) else None
     out_dir.mkdir(parents=True, exist_ok=True)  # once every input has been checked
     track, _, _ = glue_track(root, base.keyword, negatives=3, positives=1,
                              sample_rate=base.features.cfg.sample_rate, clip_samples=base.clip_samples, seed=0)
     variants = [v for name, ckpt in loaded.items() for v in make_variants(name, ckpt)]
-    rows = evaluate_variants(variants, base, feats, labels, track, out_dir, runs)
+    rows = evaluate_variants(variants, base, feats, labels, track, out_dir, runs, heldout)
     for r in rows:
         r["clips"], r["positives"] = int(len(labels)), int(labels.sum())
+        if heldout is not None:
+            r["heldout_clips"], r["heldout_positives"] = int(len(heldout[1])), int(heldout[1].sum())
     best = add_ratios(rows)
     text = write_table(rows, best, notes, out_dir / "compression.md")
     (out_dir / "compression.json").write_text(json.dumps({"rows": rows, "best": best and best["variant"]},

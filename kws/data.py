@@ -7,7 +7,8 @@ clip length. Features are computed on the batch by `common.features`, not here.
 
 Training draws positives more often (a seeded `WeightedRandomSampler`) and augments (every
 transform with its own probability): background noise from `_background_noise_` at a random SNR,
-Gaussian noise, volume on the wave; SpecAugment frequency / time masks on the features.
+Gaussian noise, channel effects (`common.channel`: EQ, filters, distortion, gain ramps; off by
+default), volume on the wave; SpecAugment frequency / time masks on the features.
 
 `glue_track` lays test clips end to end: the track that the streaming demo and the compression
 report stream.
@@ -15,6 +16,7 @@ report stream.
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -24,6 +26,7 @@ import torchaudio
 from torch.utils.data import Dataset, RandomSampler, Sampler, WeightedRandomSampler
 
 from common.audio import AudioError, load
+from common.channel import channel_transforms
 from common.config import check, check_probabilities, check_range
 from common.readers.speech_commands import LAYOUT, Clip, SplitListing, background_noises, list_words, read_split
 
@@ -56,6 +59,12 @@ class AugmentConfig:
     gaussian_noise_std: float = 0.01  # its standard deviation
     volume_p: float = 0.2  # probability of a volume change
     volume_gain: list[float] = field(default_factory=lambda: [0.25, 1.5])  # linear factor range
+    # Channel randomization (`common.channel`, as in ASR; docs/heldout.md: none is a held-out channel).
+    eq_p: float = 0.0  # probability of a random 7-band parametric EQ
+    eq_gain_db: list[float] = field(default_factory=lambda: [-12.0, 12.0])  # each band's gain range
+    filter_p: float = 0.0  # probability of one of a low-pass, high-pass or band-pass filter
+    distortion_p: float = 0.0  # probability of tanh or clipping distortion
+    gain_transition_p: float = 0.0  # probability of a gain ramp inside the clip
     freq_mask_p: float = 0.5  # SpecAugment, on the log-mel features
     freq_mask_param: int = 15  # widest mask, in mel bins
     time_mask_p: float = 0.5  # probability of a SpecAugment time mask
@@ -65,6 +74,7 @@ class AugmentConfig:
         check_probabilities(self)
         check_range("background_snr_db", self.background_snr_db)
         check_range("volume_gain", self.volume_gain)
+        check_range("eq_gain_db", self.eq_gain_db)
         check(self.volume_gain[0] > 0, "volume_gain", "positive factors", self.volume_gain)
         for key in ("gaussian_noise_std", "freq_mask_param", "time_mask_param"):
             check(getattr(self, key) >= 0, key, ">= 0", getattr(self, key))
@@ -116,12 +126,16 @@ def mix_at_snr(wave: torch.Tensor, noise: torch.Tensor, snr_db: float) -> torch.
 class WaveAugment:
     """Wave `(samples,)` + numpy Generator -> augmented wave `(samples,)`; see `AugmentConfig`."""
 
-    def __init__(self, cfg: AugmentConfig, noises: list[torch.Tensor]) -> None:
+    def __init__(self, cfg: AugmentConfig, noises: list[torch.Tensor], sample_rate: int = 16000) -> None:
         if cfg.background_noise_p > 0 and not noises:
             raise ValueError("augment.background_noise_p > 0 but no background noise recordings "
                              "were given (set it to 0 or provide _background_noise_/*.wav)")
         self.cfg = cfg
         self.noises = noises
+        self.sample_rate = sample_rate
+        channel = channel_transforms(eq_p=cfg.eq_p, eq_gain_db=cfg.eq_gain_db, filter_p=cfg.filter_p,
+                                     distortion_p=cfg.distortion_p, gain_transition_p=cfg.gain_transition_p)
+        self.channel = channel or None
 
     def __call__(self, wave: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         cfg = self.cfg
@@ -134,6 +148,16 @@ class WaveAugment:
         if rng.random() < cfg.gaussian_noise_p:
             wave = wave + cfg.gaussian_noise_std * torch.from_numpy(
                 rng.standard_normal(wave.shape[0]).astype(np.float32))
+        if self.channel is not None:
+            # audiomentations draws from the global generators: seeded from `rng`, so an item's
+            # channel repeats with its (seed, epoch, index) like every other draw here.
+            seed = int(rng.integers(2 ** 32))
+            random.seed(seed)
+            np.random.seed(seed)
+            samples = wave.numpy().astype(np.float32)
+            for transform in self.channel:
+                samples = transform(samples=samples, sample_rate=self.sample_rate)
+            wave = torch.from_numpy(np.ascontiguousarray(samples))
         if rng.random() < cfg.volume_p:
             wave = wave * float(rng.uniform(*cfg.volume_gain))
         return wave.clamp(-1.0, 1.0)
@@ -153,7 +177,7 @@ def load_background_noises(root: str, sample_rate: int) -> list[torch.Tensor]:
 def make_wave_augment(cfg: AugmentConfig, root: str, sample_rate: int) -> WaveAugment:
     """The wave augmentation of `cfg`, with noises from `root` when background noise is on."""
     noises = load_background_noises(root, sample_rate) if cfg.background_noise_p > 0 else []
-    return WaveAugment(cfg, noises)
+    return WaveAugment(cfg, noises, sample_rate)
 
 
 class SpecAugment(torch.nn.Module):

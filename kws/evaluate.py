@@ -40,7 +40,7 @@ from common.cli import fail
 from common.features import Features
 from common.metrics import au_fa_fr, fa_fr_curve
 from common.out_folder import check_out_folder, write_text_atomic
-from common.readers.speech_commands import Clip, SplitListing
+from common.readers.speech_commands import SPLITS, Clip, SplitListing
 from common.runlog import plt, save_figure
 from kws import costs
 from kws.data import DataConfig, KeywordDataset, collate, keyword_labels, split_listing
@@ -242,8 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", type=Path, metavar="CHECKPOINT")
     parser.add_argument("--root", default=None, metavar="DIR",
                         help="Speech Commands folder (default: the checkpoint's data.root)")
-    parser.add_argument("--split", default="testing", choices=["train", "validation", "testing"], metavar="S",
-                        help="train, validation or testing (default: testing)")
+    parser.add_argument("--split", default="testing", choices=list(SPLITS), metavar="S",
+                        help="train, validation, testing or heldout (the synthetic corpus's voices and channels "
+                             "no training clip has, docs/heldout.md) (default: testing)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="folder for eval.json, fa_fr.png and scores.csv")
     parser.add_argument("--plot", type=positive_int, default=None, metavar="N",

@@ -29,6 +29,7 @@ from common.config import check, config_from_argv, from_dict, is_folder_name, re
 from common.features import FeatureConfig, make_features
 from common.metrics import au_fa_fr, fa_fr_curve
 from common.runlog import RunLog, plot_curves, read_metrics
+from common.readers.speech_commands import has_heldout
 from common.seed import seed_everything, seed_worker
 from kws.data import (AugmentConfig, DataConfig, KeywordDataset, SpecAugment, collate, epoch_sampler,
                       make_wave_augment, split_clips)
@@ -244,14 +245,16 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False, 
 
 
 def report_best(cfg: TrainConfig, best_path: Path, device: torch.device, run: RunLog) -> None:
-    """Score best.pt on validation and test: results.md, metrics and fa_fr.png."""
+    """Score best.pt on validation, test and (when the corpus has one) held-out: results.md, metrics
+    and fa_fr.png."""
     state = load_checkpoint(best_path)
     features = make_features(cfg.features).to(device)
     model = CRNN(features.num_features, cfg.model).to(device)
     load_model_state(model, state["model"], str(best_path))
     sample_rate, clip_samples = cfg.features.sample_rate, round(cfg.data.clip_seconds * cfg.features.sample_rate)
     curves, rows = {}, ["| split | clips | positives | au-fa-fr |", "|---|---|---|---|"]
-    for split in ("validation", "testing"):
+    splits = ("validation", "testing") + (("heldout",) if has_heldout(cfg.data.root) else ())
+    for split in splits:
         loader = eval_loader(cfg.data.root, split, cfg.data.keyword, sample_rate, clip_samples,
                              num_workers=cfg.data.num_workers)
         probs, labels, _ = predict(model, features, loader, device)

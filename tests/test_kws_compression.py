@@ -202,7 +202,7 @@ def test_the_compressed_student_streams_like_offline(variant):
 
 
 def test_distill_stage_trains_the_grid_student_pruned_model_and_writes_the_report(tmp_path):
-    root = write_speech_commands_tree(tmp_path / "sc")
+    root = write_speech_commands_tree(tmp_path / "sc", heldout=2)
     logs = tmp_path / "logs"
     from kws.train import train
 
@@ -231,7 +231,9 @@ def test_distill_stage_trains_the_grid_student_pruned_model_and_writes_the_repor
     assert rows["student int8"]["macs"] == rows["student"]["macs"] < rows["baseline"]["macs"]
     for png in ("au_fa_fr_vs_macs.png", "au_fa_fr_vs_bytes.png"):
         assert (logs / "kws" / png).is_file()
-    assert "| baseline |" in (logs / "kws" / "compression.md").read_text()
+    table = (logs / "kws" / "compression.md").read_text()
+    assert "| baseline |" in table and "held-out au-fa-fr" in table and "(8 clips, 2 keyword" in table
+    assert all(0.0 <= r["heldout_au_fa_fr"] < 1.0 and "heldout_ratio" in r for r in rows.values())
 
 
 def test_a_run_saved_before_model_attention_existed_still_resumes(tmp_path):

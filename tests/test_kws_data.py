@@ -13,25 +13,27 @@ from kws.data import (AugmentConfig, DataConfig, KeywordDataset, WaveAugment, co
 WORD_PITCH = {"sheila": 1200.0, "yes": 500.0, "no": 700.0, "cat": 2000.0}
 
 
-def write_speech_commands_tree(root: Path, n_speakers: int = 12, seed: int = 0) -> Path:
+def write_speech_commands_tree(root: Path, n_speakers: int = 12, seed: int = 0, heldout: int = 0) -> Path:
     """A tiny Speech Commands layout: every speaker says every word of WORD_PITCH once as a tone.
 
-    Speakers 0..n-5 train, n-4..n-3 validation, n-2..n-1 testing; a 2 s white noise in
-    _background_noise_. Returns `root`.
+    Speakers 0..n-5 train, n-4..n-3 validation, n-2..n-1 testing; `heldout` more speakers in
+    _heldout_/ (the synthetic corpus's held-out split); a 2 s white noise in _background_noise_.
+    Returns `root`.
     """
     rng = np.random.default_rng(seed)
     lists = {"validation": [], "testing": []}
-    for s in range(n_speakers):
+    for s in range(n_speakers + heldout):
         speaker = f"{0xabc00000 + s:08x}"
+        folder = root if s < n_speakers else root / "_heldout_"
         for word, pitch in WORD_PITCH.items():
             n = 16000 if s % 3 else 12000  # some clips shorter than a second
             t = np.arange(4000) / 16000
             clip = 0.003 * rng.standard_normal(n)
             start = int(rng.integers(0, n - 4000))
             clip[start:start + 4000] += 0.3 * np.sin(2 * np.pi * pitch * t) * np.hanning(4000)
-            (root / word).mkdir(parents=True, exist_ok=True)
-            sf.write(root / word / f"{speaker}_nohash_0.wav", clip.astype(np.float32), 16000, subtype="PCM_16")
-            if s >= n_speakers - 4:
+            (folder / word).mkdir(parents=True, exist_ok=True)
+            sf.write(folder / word / f"{speaker}_nohash_0.wav", clip.astype(np.float32), 16000, subtype="PCM_16")
+            if n_speakers - 4 <= s < n_speakers:
                 lists["validation" if s < n_speakers - 2 else "testing"].append(f"{word}/{speaker}_nohash_0.wav")
     for split, entries in lists.items():
         (root / f"{split}_list.txt").write_text("".join(e + "\n" for e in sorted(entries)))
@@ -105,6 +107,35 @@ def test_augmentation_is_seeded_by_seed_epoch_and_index(tree):
     assert not torch.equal(first, dataset[5]["wave"])
     with pytest.raises(ValueError, match="background"):
         WaveAugment(cfg, [])
+
+
+def test_the_heldout_split_is_its_own_folder_and_never_training(tmp_path):
+    root = write_speech_commands_tree(tmp_path / "sc", heldout=2)
+    cfg = DataConfig(root=str(root), keyword="sheila")
+    heldout = split_clips(cfg, "heldout")
+    assert len(heldout) == 8 and all(c.path.parent.parent.name == "_heldout_" for c in heldout)
+    assert len(split_clips(cfg, "train")) == 32  # as without the held-out folder
+    assert {c.speaker for c in heldout}.isdisjoint({c.speaker for c in split_clips(cfg, "train")})
+    plain = write_speech_commands_tree(tmp_path / "real")
+    with pytest.raises(FileNotFoundError, match=re.escape(str(plain / "_heldout_")) + ": no held-out split"):
+        split_clips(DataConfig(root=str(plain)), "heldout")
+
+
+def test_channel_augmentation_is_seeded_and_off_changes_nothing(tree):
+    clips = split_clips(DataConfig(root=str(tree)), "train")
+    base = AugmentConfig(background_noise_p=0.0, gaussian_noise_p=1.0, volume_p=1.0)
+    channel = AugmentConfig(background_noise_p=0.0, gaussian_noise_p=1.0, volume_p=1.0, eq_p=1.0,
+                            filter_p=1.0, distortion_p=1.0, gain_transition_p=1.0)
+    plain = KeywordDataset(clips, "sheila", 16000, 16000, augment=make_wave_augment(base, str(tree), 16000), seed=3)
+    chained = KeywordDataset(clips, "sheila", 16000, 16000, augment=make_wave_augment(channel, str(tree), 16000),
+                             seed=3)
+    first, again = chained[5]["wave"], chained[5]["wave"]
+    assert torch.equal(first, again) and first.shape == (16000,) and first.dtype == torch.float32
+    assert not torch.allclose(first, plain[5]["wave"], atol=1e-3)
+    # With every channel probability 0, no extra draw: the waves are those of the config without them.
+    off = AugmentConfig(background_noise_p=0.0, gaussian_noise_p=1.0, volume_p=1.0, eq_p=0.0)
+    assert torch.equal(KeywordDataset(clips, "sheila", 16000, 16000, augment=make_wave_augment(off, str(tree), 16000),
+                                      seed=3)[5]["wave"], plain[5]["wave"])
 
 
 def test_a_bad_clip_is_skipped_and_counted(tree):

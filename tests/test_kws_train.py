@@ -18,10 +18,12 @@ def tiny_config(root, *overrides) -> TrainConfig:
 
 
 def test_training_writes_checkpoints_metrics_and_plots_and_evaluate_reads_them(tmp_path, capsys):
-    root = write_speech_commands_tree(tmp_path / "sc")
+    root = write_speech_commands_tree(tmp_path / "sc", heldout=2)
     run_dir = train(tiny_config(root, "epochs=2"), log_root=tmp_path / "logs", quiet=True)
     for name in ("best.pt", "last.pt", "metrics.jsonl", "loss.png", "au_fa_fr.png", "fa_fr.png", "results.md"):
         assert (run_dir / name).is_file(), name
+    results = (run_dir / "results.md").read_text()
+    assert "| testing | 8 | 2 |" in results and "| heldout | 8 | 2 |" in results
     records = read_metrics(run_dir / "metrics.jsonl")
     per_epoch = [r for r in records if "val_au_fa_fr" in r]
     assert [r["epoch"] for r in per_epoch] == [1, 2]
@@ -36,6 +38,10 @@ def test_training_writes_checkpoints_metrics_and_plots_and_evaluate_reads_them(t
     assert "au-fa-fr" in printed and "MACs per clip" in printed
     result = json.loads((tmp_path / "eval" / "eval.json").read_text())
     assert (result["clips"], result["positives"], result["split"]) == (8, 2, "testing")
+    assert evaluate.main([str(run_dir / "best.pt"), "--split", "heldout", "--runs", "3",
+                          "--out", str(tmp_path / "eval_heldout")]) == 0
+    heldout = json.loads((tmp_path / "eval_heldout" / "eval.json").read_text())
+    assert (heldout["clips"], heldout["positives"], heldout["split"]) == (8, 2, "heldout")
 
     # The streaming demo runs end to end on the checkpoint (a track of 3 + 1 test clips).
     assert demo.main([str(run_dir / "best.pt"), "--negatives", "3", "--positives", "1",

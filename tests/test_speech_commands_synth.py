@@ -1,6 +1,7 @@
 """The synthetic Speech Commands corpus: layout, splits, determinism, recording conditions."""
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,12 @@ import soundfile as sf
 
 from common.readers import speech_commands as reader
 from corpora.synth import speech_commands as sc
+from corpora.synth.degrade import HELDOUT_CHANNELS
+from corpora.synth.heldout import HELDOUT_LANGUAGES
+from corpora.synth.speakers import KLATT_VARIANTS
 
 TINY = dict(n_speakers=14, words_per_speaker=(2, 3), repetitions=(1, 2), background_seconds=60.0,
-            chunk_size=6, validation_percentage=25.0, testing_percentage=25.0)
+            chunk_size=6, validation_percentage=25.0, testing_percentage=25.0, heldout_speakers=4)
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -65,8 +69,10 @@ def test_same_seed_same_bytes_whatever_the_processes(corpora):
     assert one == two
     other = _digest(corpora["other_seed"][0] / "speech_commands")
     assert other != one
-    clips = {k: v for k, v in one.items() if k.endswith(".wav") and "_background" not in k}
+    clips = {k: v for k, v in one.items() if k.endswith(".wav") and not k.startswith("_")}
     assert len(clips) == corpora["one"][1]["clips"] > 14
+    heldout = [k for k in one if k.startswith(sc.HELDOUT_DIR) and k.endswith(".wav")]
+    assert len(heldout) == corpora["one"][1]["splits"]["heldout"]["clips"] > 4
 
 
 def test_every_clip_is_one_second_of_16_bit_pcm(corpora):
@@ -172,7 +178,45 @@ def test_snr_is_measured_against_the_spoken_word(seed):
     word = np.sin(2 * np.pi * 440 * t).astype(np.float32)
     babble = [np.random.default_rng(1).standard_normal(32000).astype(np.float32)]
     speech_power = 10 ** (-20 / 10)
-    hard = sc._record(word, _job(True), np.random.default_rng(seed), babble)
+    hard, _ = sc._record(word, _job(True), np.random.default_rng(seed), babble)
     assert np.mean(hard.astype(np.float64) ** 2) == pytest.approx(speech_power * 1.25, rel=0.2)
-    clean = sc._record(word, _job(False), np.random.default_rng(seed), babble)
+    clean, _ = sc._record(word, _job(False), np.random.default_rng(seed), babble)
     assert np.mean(clean.astype(np.float64) ** 2) == pytest.approx(speech_power * 0.25, rel=0.05)
+
+
+def test_heldout_split_holds_only_heldout_voices_and_channels(corpora):
+    root, result = corpora["one"]
+    folder = root / "speech_commands" / sc.HELDOUT_DIR
+    lines = [line.split() for line in (folder / "HELDOUT.TXT").read_text().splitlines()
+             if not line.startswith(";")]
+    assert len(lines) == result["splits"]["heldout"]["clips"] > 4
+    generated = {line.split()[1] for line in (folder / "VOICES.TXT").read_text().splitlines()
+                 if line.startswith("===")}
+    assert len(generated) == TINY["heldout_speakers"] // 2
+    for entry, voice, channels in lines:
+        info = sf.info(folder / entry)
+        assert (info.samplerate, info.frames) == (16000, 16000)
+        variant = voice.split("+")[1]
+        assert variant in KLATT_VARIANTS or variant in generated, voice
+        assert 1 <= len(channels.split(",")) <= 2 and set(channels.split(",")) <= set(HELDOUT_CHANNELS)
+    # Training speakers use none of the held-out kinds.
+    spec = sc.SpeechCommandsSpec(**TINY)
+    for speaker in sc._make_speakers(replace(spec, n_speakers=400), np.random.default_rng(0)):
+        language, variant = speaker.voice.split("+")
+        assert variant not in KLATT_VARIANTS and language not in HELDOUT_LANGUAGES, speaker.voice
+    # The reader sees the held-out clips as a split of their own, never as training.
+    heldout = reader.list_clips(root / "speech_commands", "heldout", on_error="raise")
+    assert sorted(f"{c.word}/{c.path.name}" for c in heldout) == sorted(e for e, _, _ in lines)
+    train = reader.list_clips(root / "speech_commands", "train", on_error="raise")
+    assert not {c.path for c in heldout} & {c.path for c in train}
+
+
+def test_heldout_split_does_not_depend_on_the_training_settings(corpora, tmp_path):
+    other = sc.SpeechCommandsSpec(**{**TINY, "n_speakers": 9, "hard_voice_fraction": 0.8,
+                                     "degraded_fraction": 0.1})
+    sc.make_speech_commands(tmp_path, other, processes=2)
+    mine = _digest(corpora["one"][0] / "speech_commands")
+    theirs = _digest(tmp_path / "speech_commands")
+    heldout = {k: v for k, v in mine.items() if k.startswith(sc.HELDOUT_DIR)}
+    assert heldout and heldout == {k: v for k, v in theirs.items() if k.startswith(sc.HELDOUT_DIR)}
+    assert mine["testing_list.txt"] != theirs["testing_list.txt"]

@@ -4,6 +4,10 @@ Layout: `ROOT/WORD/SPEAKER_nohash_N.wav` (1 s, 16 kHz), `ROOT/validation_list.tx
 `ROOT/testing_list.txt` (paths relative to ROOT, one per line), `ROOT/_background_noise_/*.wav`.
 The training split is every clip in a word folder (name not starting with `_`) that is in neither
 list. The words are whatever folders exist, so both versions read the same way.
+
+The synthetic corpus adds a held-out split, `ROOT/_heldout_/WORD/SPEAKER_nohash_N.wav`: voices and
+channels no other split holds (docs/heldout.md). A real download has none; asking for it then
+raises FileNotFoundError.
 """
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ from pathlib import Path
 
 from common.readers.bad_input import BadInput
 
-SPLITS = ("train", "validation", "testing")
+SPLITS = ("train", "validation", "testing", "heldout")
 LIST_FILES = {"validation": "validation_list.txt", "testing": "testing_list.txt"}
 BACKGROUND_NOISE = "_background_noise_"
+HELDOUT_DIR = "_heldout_"
 HASH_DIVIDER = "_nohash_"
 # What a Speech Commands folder holds, for every "this is not one" error.
 LAYOUT = f"a Speech Commands layout: WORD/*.wav, {', '.join(LIST_FILES.values())}"
@@ -78,8 +83,13 @@ def background_noises(root: str | os.PathLike) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".wav" and p.is_file())
 
 
+def has_heldout(root: str | os.PathLike) -> bool:
+    """True when the corpus has the synthetic corpus's held-out split (`_heldout_/`)."""
+    return (corpus_root(root) / HELDOUT_DIR).is_dir()
+
+
 def list_clips(root: str | os.PathLike, split: str, *, on_error: str = "skip") -> list[Clip]:
-    """The clips of `split` ("train", "validation" or "testing"), sorted by path.
+    """The clips of `split` ("train", "validation", "testing" or "heldout"), sorted by path.
 
     on_error: "skip" drops list entries whose file is missing, malformed list lines and clips not
     named SPEAKER_nohash_N.wav, logging one summary warning; "raise" raises at the first one
@@ -99,6 +109,11 @@ def read_split(root: str | os.PathLike, split: str, *, on_error: str = "skip") -
     if split == "train":
         held_out = {entry for name in LIST_FILES for entry, _, ok in _list_entries(root, name) if ok}
         clips = _unlisted_clips(root, held_out, bad)
+    elif split == "heldout":
+        if not has_heldout(root):
+            raise FileNotFoundError(f"{root / HELDOUT_DIR}: no held-out split (./run.sh data makes "
+                                    f"one in the synthetic corpus; a real download has none)")
+        clips = _unlisted_clips(root / HELDOUT_DIR, set(), bad)
     else:
         clips = _listed_clips(root, split, bad)
     bad.log_summary(len(clips), log)

@@ -39,13 +39,14 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from corpora.synth import babble, corpus_folder, english, voices
+from corpora.synth import babble, corpus_folder, english, heldout, voices
 from corpora.synth.corpus_folder import MARKER, SYNTHETIC_MARKER  # noqa: F401 (re-exported)
 from corpora.synth.degrade import colored_noise, heldout_channel, mix_at_snr, recorded_in
 from corpora.synth.espeak import SAMPLE_RATE, Espeak
 from corpora.synth.pool import run_chunks
 from corpora.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, KLATT_VARIANTS,
-                                   PLAIN_VARIANTS, Speaker, jitter, make_speakers)
+                                   PLAIN_VARIANTS, Speaker, jitter, make_speakers,
+                                   one_speaker_per_voice)
 
 SPLITS = ("train-clean-100", "train-other-500", "dev-clean", "test-clean", "dev-other",
           "test-other", "test-heldout")
@@ -76,7 +77,7 @@ class LibriSpeechSpec:
     dev_test_speakers: int = 20  # each of dev-clean, test-clean, dev-other, test-other, heldout
     utterances_per_chapter: int = 20
     # Voices: English bases x variants; rates in words per minute, pitch and range 0-99.
-    languages: tuple[str, ...] = tuple(v for v in ENGLISH_VOICES if v != "en-029")
+    languages: tuple[str, ...] = tuple(v for v in ENGLISH_VOICES if v not in heldout.HELDOUT_LANGUAGES)
     clean_variants: tuple[str, ...] = tuple(PLAIN_VARIANTS)
     clean_rate: tuple[int, int] = (140, 190)
     clean_pitch: tuple[int, int] = (30, 70)
@@ -96,8 +97,8 @@ class LibriSpeechSpec:
     # test-heldout: bases no other split uses; half its speakers take packaged Klatt-engine
     # variants, half generated voices (half of those on the Klatt engine) with formant scales
     # from these ranges, outside `random_formant_scale`.
-    heldout_languages: tuple[str, ...] = ("en-029",)
-    heldout_formant_scales: tuple[tuple[float, float], ...] = ((0.76, 0.84), (1.2, 1.3))
+    heldout_languages: tuple[str, ...] = heldout.HELDOUT_LANGUAGES
+    heldout_formant_scales: tuple[tuple[float, float], ...] = heldout.HELDOUT_FORMANT_SCALES
     heldout_rate: tuple[int, int] = (120, 220)
     # Utterances per fresh worker process; part of the spec because it fixes eSpeak's call order.
     chunk_size: int = 50
@@ -275,11 +276,8 @@ def _generated_voices(spec: LibriSpeechSpec, train_rng: np.random.Generator,
     train = voices.random_voices(
         n_train, "rv", voices.VoiceRanges(formant_scale=tuple(spec.random_formant_scale)),
         train_rng)
-    scales = [tuple(r) for r in spec.heldout_formant_scales]
-    heldout = [voices.random_voice(f"hv{i:04d}", voices.VoiceRanges(
-                   formant_scale=scales[i % len(scales)], klatt_p=0.5), heldout_rng)
-               for i in range(per_split[HELDOUT_SPLIT] // 2)]
-    return train, heldout
+    return train, heldout.heldout_voices(per_split[HELDOUT_SPLIT], spec.heldout_formant_scales,
+                                         heldout_rng)
 
 
 def _speakers_per_split(spec: LibriSpeechSpec, rng: np.random.Generator,
@@ -295,11 +293,9 @@ def _speakers_per_split(spec: LibriSpeechSpec, rng: np.random.Generator,
             languages = list(spec.languages) + list(spec.heldout_languages)
             ranges = dict(rate=spec.heldout_rate, pitch=spec.clean_pitch,
                           pitch_range=spec.clean_pitch_range)
-            generated = heldout_voices[:n]
-            packaged = make_speakers(n - len(generated), heldout_rng, languages=languages,
-                                     variants=KLATT_VARIANTS, first_id=next_id, **ranges)
-            speakers[split] = packaged + _one_speaker_per_voice(
-                generated, heldout_rng, languages, ranges, next_id + len(packaged), data_path)
+            speakers[split] = heldout.heldout_speakers(n, heldout_voices, heldout_rng,
+                                                       languages=languages, ranges=ranges,
+                                                       first_id=next_id, data_path=data_path)
             next_id += n
             continue
         clean = "clean" in split
@@ -312,17 +308,10 @@ def _speakers_per_split(spec: LibriSpeechSpec, rng: np.random.Generator,
             n - len(generated), rng, languages=list(spec.languages),
             variants=list(spec.clean_variants if clean else spec.other_variants),
             first_id=next_id, **ranges)
-        speakers[split] = packaged + _one_speaker_per_voice(
+        speakers[split] = packaged + one_speaker_per_voice(
             generated, rng, list(spec.languages), ranges, next_id + len(packaged), data_path)
         next_id += n
     return speakers
-
-
-def _one_speaker_per_voice(variants: list[str], rng: np.random.Generator, languages: list[str],
-                           ranges: dict, first_id: int, data_path: str) -> list[Speaker]:
-    return [make_speakers(1, rng, languages=languages, variants=[variant],
-                          first_id=first_id + i, data_path=data_path, **ranges)[0]
-            for i, variant in enumerate(variants)]
 
 
 def _babble_jobs(spec: LibriSpeechSpec, rng: np.random.Generator, tracks: int,
@@ -363,7 +352,7 @@ def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None
                                        [v.name for v in heldout_voices], espeak_data)
         result = _synthesize(corpus, spec, texts, speakers, utterance_rng, heldout_rng,
                              babble_rng, espeak_data, processes)
-    _write_voices_txt(corpus / "VOICES.TXT", train_voices + heldout_voices)
+    voices.write_voices_txt(corpus / "VOICES.TXT", train_voices + heldout_voices)
     # No absolute path in the marker: identical specs give identical files wherever they live.
     corpus_folder.mark_complete(corpus, spec, {
         "text_sha256": _file_sha256(text_file),
@@ -451,17 +440,6 @@ def _write_heldout_txt(path: Path, jobs: list[_Utterance], channels: list[list[s
     lines = ["; test-heldout utterances: ID VOICE CHANNELS (comma-separated, in the order applied)\n"]
     for job, applied in zip(jobs, channels):
         lines.append(f"{Path(job.path).stem} {job.voice} {','.join(applied)}\n")
-    path.write_text("".join(lines))
-
-
-def _write_voices_txt(path: Path, generated: list[voices.RandomVoice]) -> None:
-    """The generated variant files, so a reader sees (and eSpeak can replay) every voice."""
-    lines = ["; eSpeak NG variant files generated for this corpus (corpora/synth/voices.py); a\n",
-             "; speaker's voice in SPEAKERS.TXT, e.g. en-us+rv0003, names its file below.\n"]
-    for voice in generated:
-        lines.append(f"\n=== {voice.name} (formant scale {voice.formant_scale:.3f}, "
-                     f"{'Klatt engine ' + str(voice.klatt) if voice.klatt else 'eSpeak engine'})\n")
-        lines.append(voice.text)
     path.write_text("".join(lines))
 
 

@@ -88,6 +88,14 @@ def make_speakers(n: int, rng: np.random.Generator, *, languages: list[str], var
     return speakers
 
 
+def one_speaker_per_voice(variants: list[str], rng: np.random.Generator, languages: list[str],
+                          ranges: dict, first_id: int, data_path: str) -> list[Speaker]:
+    """A speaker for each of `variants` (generated variant names in `data_path`), in order."""
+    return [make_speakers(1, rng, languages=languages, variants=[variant],
+                          first_id=first_id + i, data_path=data_path, **ranges)[0]
+            for i, variant in enumerate(variants)]
+
+
 def jitter(speaker: Speaker, rng: np.random.Generator) -> tuple[int, int, int]:
     """Per-utterance (rate, pitch, pitch_range): rate within +-6 %, pitch +-3, range +-5."""
     rate = round(speaker.rate * (1.0 + rng.uniform(-0.06, 0.06)))

@@ -5,6 +5,8 @@
                                         speaker (8 hex digits), N the speaker's repetition
         validation_list.txt             "word/HASH_nohash_N.wav" lines, sorted
         testing_list.txt
+        _heldout_/WORD/HASH_nohash_N.wav  the held-out test split (below); HELDOUT.TXT there
+                                        lists each clip's voice and held-out channels
         _background_noise_/*.wav        minute-long noises: white, pink, brown, babble, mains hum,
                                         running tap; README.md describes them
         README.md
@@ -19,6 +21,13 @@ frequent as the others, as in the real corpus. The word sits at a random offset 
 Every clip gets a low noise floor; a `degraded_fraction` of clips, in every split alike, is
 recorded in hard conditions (noise at low SNR, reverberation, band limits).
 
+`_heldout_/` holds speech no split holds in kind, as LibriSpeech's test-heldout does
+(docs/heldout.md): speakers on the Klatt engine, on generated voices with formant scales outside
+any training voice, on the `en-029` accent, each clip under a noise floor then through one or two
+held-out channels (`corpora.synth.degrade.heldout_channel`). A folder starting with `_` is no
+word folder, so loaders of the real dataset never train on it. It is made from random streams
+and synthesis chunks of its own: it stays the same whatever the training splits' settings.
+
 The same spec gives byte-identical files whatever the number of processes (see
 `corpora.synth.pool`); another seed gives another corpus.
 """
@@ -27,23 +36,25 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 import wave as wave_io
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from corpora.synth import babble, corpus_folder, english
+from corpora.synth import babble, corpus_folder, english, heldout, voices
 from corpora.synth.corpus_folder import MARKER, SYNTHETIC_MARKER  # noqa: F401 (re-exported)
-from corpora.synth.degrade import (apply_gain, band_limit, colored_noise, reverberate,
-                                  room_impulse_response)
+from corpora.synth.degrade import (apply_gain, band_limit, colored_noise, heldout_channel,
+                                  reverberate, room_impulse_response)
 from corpora.synth.espeak import SAMPLE_RATE, Espeak
 from corpora.synth.pool import run_chunks
-from corpora.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, PLAIN_VARIANTS, Speaker,
-                                   jitter, make_speakers)
+from corpora.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, KLATT_VARIANTS,
+                                   PLAIN_VARIANTS, Speaker, jitter, make_speakers)
 
 CORPUS_DIR = "speech_commands"
 BACKGROUND_DIR = "_background_noise_"
+HELDOUT_DIR = "_heldout_"
 CLIP_SAMPLES = SAMPLE_RATE  # every clip is exactly one second
 
 # The v0.01 core words, the v0.01 auxiliary words, and the five words v0.02 added. In the real
@@ -97,7 +108,11 @@ class SpeechCommandsSpec:
     n_speakers: int = 2000
     words_per_speaker: tuple[int, int] = (3, 10)  # inclusive range, drawn per speaker
     repetitions: tuple[int, int] = (1, 3)  # inclusive range, drawn per (speaker, word)
-    hard_voice_fraction: float = 0.3  # speakers with whispered/creaky/Klatt/robotic variants
+    # Voices: English bases x variants (the held-out kinds are never used for training).
+    languages: tuple[str, ...] = tuple(v for v in ENGLISH_VOICES
+                                       if v not in heldout.HELDOUT_LANGUAGES)
+    hard_variants: tuple[str, ...] = tuple(v for v in HARD_VARIANTS if v not in KLATT_VARIANTS)
+    hard_voice_fraction: float = 0.3  # speakers with whispered/creaky/aged/robotic variants
     rate: tuple[int, int] = (120, 220)  # words per minute: keeps every word under a second
     pitch: tuple[int, int] = (20, 80)
     pitch_range: tuple[int, int] = (20, 80)
@@ -113,6 +128,10 @@ class SpeechCommandsSpec:
     degraded_band_limit: float = 0.2  # probability of a telephone-like band for a degraded clip
     validation_percentage: float = 10.0
     testing_percentage: float = 10.0
+    # The held-out split (_heldout_/): speakers, their bases, generated voices' formant scales.
+    heldout_speakers: int = 200
+    heldout_languages: tuple[str, ...] = heldout.HELDOUT_LANGUAGES
+    heldout_formant_scales: tuple[tuple[float, float], ...] = heldout.HELDOUT_FORMANT_SCALES
     background_seconds: float = 65.0
     chunk_size: int = 400
 
@@ -127,6 +146,10 @@ class SpeechCommandsSpec:
         if not 1 <= self.words_per_speaker[0] <= self.words_per_speaker[1] <= len(WORDS):
             raise ValueError(f"SpeechCommandsSpec.words_per_speaker must lie in 1-{len(WORDS)}, "
                              f"got {self.words_per_speaker}")
+        if self.heldout_speakers < 0:
+            raise ValueError(f"SpeechCommandsSpec.heldout_speakers must be >= 0, "
+                             f"got {self.heldout_speakers}")
+        self.heldout_formant_scales = tuple(map(tuple, self.heldout_formant_scales))
         if self.repetitions[0] < 1:
             raise ValueError(f"SpeechCommandsSpec.repetitions must be >= 1, got {self.repetitions}")
         for name in ("hard_voice_fraction", "floor_reverb", "degraded_fraction",
@@ -140,7 +163,8 @@ class SpeechCommandsSpec:
 
     def scaled(self, factor: float) -> SpeechCommandsSpec:
         """This spec with `factor` times the speakers (so about `factor` times the clips)."""
-        return replace(self, n_speakers=max(1, round(self.n_speakers * factor)))
+        return replace(self, n_speakers=max(1, round(self.n_speakers * factor)),
+                       heldout_speakers=round(self.heldout_speakers * factor))
 
 
 @dataclass(frozen=True)
@@ -162,6 +186,8 @@ class _Clip:
     degraded_reverb: float
     degraded_band_limit: float
     babble_path: str
+    heldout: bool = False  # a noise floor, then held-out channels (degraded is then False)
+    espeak_data: str | None = None  # the eSpeak data folder holding the voice (None: packaged)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,17 +240,17 @@ def _babble_texts(n: int, rng: np.random.Generator) -> list[str]:
     return texts[:n]
 
 
-def _babble_jobs(rng: np.random.Generator, tracks: int, talkers: int, seconds: float
-                 ) -> list[babble.BabbleJob]:
+def _babble_jobs(rng: np.random.Generator, languages: list[str], tracks: int, talkers: int,
+                 seconds: float) -> list[babble.BabbleJob]:
     """Jobs for `babble.synth_babble`: per track, talkers' (text, speaker) and the track length."""
-    voices = make_speakers(tracks * talkers, rng, languages=ENGLISH_VOICES,
-                           variants=PLAIN_VARIANTS, first_id=0)
+    talking = make_speakers(tracks * talkers, rng, languages=languages, variants=PLAIN_VARIANTS,
+                            first_id=0)
     # About 2.5 s per sentence at these rates; enough text that a talker never repeats itself.
     per_talker = int(seconds / 2.5) + 1
     texts = _babble_texts(tracks * talkers * per_talker, rng)
     said = [" ".join(texts[first:first + per_talker])
             for first in range(0, len(texts), per_talker)]
-    return babble.babble_jobs(voices, said, talkers, seconds, rng)
+    return babble.babble_jobs(talking, said, talkers, seconds, rng)
 
 
 def _noise(kind: str, n: int, rng: np.random.Generator, bank: list[np.ndarray]) -> np.ndarray:
@@ -274,8 +300,9 @@ def place_in_second(word: np.ndarray, rng: np.random.Generator,
 
 
 def _record(word: np.ndarray, job: _Clip, rng: np.random.Generator,
-            bank: list[np.ndarray]) -> np.ndarray:
-    """The word wave as a recorded one-second clip `(16000,)`: level, room, noise, channel."""
+            bank: list[np.ndarray]) -> tuple[np.ndarray, list[str]]:
+    """The word wave as a recorded one-second clip `(16000,)`: level, room, noise, channel; and
+    the held-out channels it went through (none unless `job.heldout`)."""
     rms = float(np.sqrt(np.mean(word.astype(np.float64) ** 2)))
     if rms == 0.0:
         raise RuntimeError(f"eSpeak produced silence for {job.word!r} ({job.voice}), "
@@ -288,6 +315,9 @@ def _record(word: np.ndarray, job: _Clip, rng: np.random.Generator,
             clip = reverberate(clip, room_impulse_response(rng, SAMPLE_RATE))
         kind = ("white", "pink", "brown", "babble", "hum", "tap")[int(rng.integers(6))]
         snr_db = rng.uniform(*job.degraded_snr_db)
+    elif job.heldout:  # its rooms are held-out channels
+        kind = ("white", "pink", "brown", "babble", "hum")[int(rng.integers(5))]
+        snr_db = rng.uniform(*job.floor_snr_db)
     else:
         if rng.random() < job.floor_reverb:  # a small, fairly dry room
             clip = reverberate(clip, room_impulse_response(rng, SAMPLE_RATE, rt60=(0.1, 0.3),
@@ -299,21 +329,26 @@ def _record(word: np.ndarray, job: _Clip, rng: np.random.Generator,
     clip = clip + noise * (speech_rms / 10 ** (snr_db / 20))
     if job.degraded and rng.random() < job.degraded_band_limit:
         clip = band_limit(clip, rng.uniform(200, 400), rng.uniform(3000, 3800), SAMPLE_RATE)
+    channels: list[str] = []
+    if job.heldout:
+        clip, channels = heldout_channel(clip, rng, SAMPLE_RATE)
     peak = float(np.max(np.abs(clip)))
     if peak > 0.99:
         clip = apply_gain(clip, 20 * np.log10(0.99 / peak))
-    return clip.astype(np.float32)
+    return clip.astype(np.float32), channels
 
 
-def _synth_clips(jobs: list[_Clip]) -> list[int]:
-    """Synthesize, record and write each job's clip; return each clip's sample count."""
-    engine = Espeak()
+def _synth_clips(jobs: list[_Clip]) -> list[list[str]]:
+    """Synthesize, record and write each job's clip; return each clip's held-out channels."""
+    engine = Espeak(jobs[0].espeak_data)
+    applied = []
     for job in jobs:
         word = engine.synth(job.word, job.voice, job.rate, job.pitch, job.pitch_range)
         bank = babble.load_bank(job.babble_path)
-        clip = _record(word, job, np.random.default_rng(job.seed), bank)
+        clip, channels = _record(word, job, np.random.default_rng(job.seed), bank)
         _write_wav(Path(job.path), clip)
-    return [CLIP_SAMPLES] * len(jobs)
+        applied.append(channels)
+    return applied
 
 
 def _synth_background(jobs: list[tuple[str, int, int, list[tuple[str, Speaker]]]]) -> list[int]:
@@ -366,10 +401,10 @@ def _speaker_hashes(n: int, rng: np.random.Generator) -> list[str]:
 def _make_speakers(spec: SpeechCommandsSpec, rng: np.random.Generator) -> list[Speaker]:
     n_hard = int(round(spec.n_speakers * spec.hard_voice_fraction))
     ranges = dict(rate=spec.rate, pitch=spec.pitch, pitch_range=spec.pitch_range)
-    plain = make_speakers(spec.n_speakers - n_hard, rng, languages=ENGLISH_VOICES,
+    plain = make_speakers(spec.n_speakers - n_hard, rng, languages=list(spec.languages),
                           variants=PLAIN_VARIANTS, first_id=0, **ranges)
-    hard = make_speakers(n_hard, rng, languages=ENGLISH_VOICES, variants=HARD_VARIANTS,
-                         first_id=len(plain), **ranges)
+    hard = make_speakers(n_hard, rng, languages=list(spec.languages),
+                         variants=list(spec.hard_variants), first_id=len(plain), **ranges)
     speakers = plain + hard
     return [speakers[i] for i in rng.permutation(len(speakers))]
 
@@ -379,46 +414,29 @@ def make_speech_commands(root: Path, spec: SpeechCommandsSpec, *,
     """Write the corpus under root/speech_commands (replacing an earlier synthetic one).
 
     Returns {"corpus", "path", "utterances" (= "clips"), "clips", "hours", "speakers",
-    "words": {word: clips}, "splits": {split: {"clips", "speakers"}},
-    "background_noise": {file: seconds}}.
+    "words": {word: clips}, "splits": {split: {"clips", "speakers"}} (training, validation,
+    testing and heldout), "background_noise": {file: seconds}}.
     """
     corpus = corpus_folder.fresh_corpus_folder(root, CORPUS_DIR)
 
-    streams = np.random.SeedSequence(spec.seed).spawn(4)
-    speaker_rng, clip_rng, babble_rng, background_rng = (np.random.default_rng(s)
-                                                         for s in streams)
+    # Streams 4 and 5 serve the held-out split alone, so it stays the same whatever the
+    # training settings (spawn(6)[:4] == spawn(4): streams 0-3 keep their draws).
+    streams = np.random.SeedSequence(spec.seed).spawn(6)
+    (speaker_rng, clip_rng, babble_rng, background_rng, heldout_voice_rng,
+     heldout_rng) = (np.random.default_rng(s) for s in streams)
     babble_path = corpus / ".babble.npy"
-    babble.write_bank(babble_path, _babble_jobs(babble_rng, tracks=8, talkers=4, seconds=12.0))
+    babble.write_bank(babble_path, _babble_jobs(babble_rng, list(spec.languages), tracks=8,
+                                                talkers=4, seconds=12.0))
 
     speakers = _make_speakers(spec, speaker_rng)
-    hashes = _speaker_hashes(len(speakers), speaker_rng)
-    weights = np.array([WORD_WEIGHTS[w] for w in WORDS])
-    jobs: list[_Clip] = []
-    for speaker, hash_name in zip(speakers, hashes):
-        n_words = int(speaker_rng.integers(spec.words_per_speaker[0],
-                                           spec.words_per_speaker[1] + 1))
-        chosen = speaker_rng.choice(len(WORDS), size=n_words, replace=False,
-                                    p=weights / weights.sum())
-        for index in sorted(chosen):
-            word = WORDS[index]
-            (corpus / word).mkdir(exist_ok=True)
-            reps = int(speaker_rng.integers(spec.repetitions[0], spec.repetitions[1] + 1))
-            for repetition in range(reps):
-                rate, pitch, pitch_range = jitter(speaker, clip_rng)
-                jobs.append(_Clip(
-                    path=str(corpus / word / f"{hash_name}_nohash_{repetition}.wav"), word=word,
-                    voice=speaker.voice, rate=rate, pitch=pitch, pitch_range=pitch_range,
-                    seed=int(clip_rng.integers(2 ** 63)),
-                    degraded=bool(clip_rng.random() < spec.degraded_fraction),
-                    level_dbfs=spec.level_dbfs, floor_snr_db=spec.floor_snr_db,
-                    floor_reverb=spec.floor_reverb,
-                    degraded_snr_db=spec.degraded_snr_db, degraded_reverb=spec.degraded_reverb,
-                    degraded_band_limit=spec.degraded_band_limit, babble_path=str(babble_path)))
+    jobs = _clip_jobs(spec, corpus, speakers, _speaker_hashes(len(speakers), speaker_rng),
+                      speaker_rng, clip_rng, babble_path)
 
     background = corpus / BACKGROUND_DIR
     background.mkdir()
     n_background = int(spec.background_seconds * SAMPLE_RATE)
-    crowd = _babble_jobs(background_rng, tracks=1, talkers=6, seconds=spec.background_seconds)
+    crowd = _babble_jobs(background_rng, list(spec.languages), tracks=1, talkers=6,
+                         seconds=spec.background_seconds)
     background_jobs = [(str(background / name), n_background, int(background_rng.integers(2 ** 63)),
                         crowd[0][0] if name == "babble.wav" else [])
                        for name in BACKGROUND_NOISES]
@@ -430,6 +448,8 @@ def make_speech_commands(root: Path, spec: SpeechCommandsSpec, *,
 
     run_chunks(jobs, _synth_clips, chunk_size=spec.chunk_size, processes=processes,
                desc="Speech Commands")
+    heldout_split = _make_heldout(spec, corpus, babble_path, heldout_voice_rng, heldout_rng,
+                                  first_id=len(speakers), processes=processes)
     babble_path.unlink()
 
     lists: dict[str, list[str]] = {"validation": [], "testing": [], "training": []}
@@ -452,8 +472,72 @@ def make_speech_commands(root: Path, spec: SpeechCommandsSpec, *,
               "clips": len(jobs),
               "hours": len(jobs) * CLIP_SAMPLES / SAMPLE_RATE / 3600,
               "speakers": len(speakers), "words": words,
-              "splits": {split: {"clips": len(lists[split]), "speakers": len(split_speakers[split])}
-                         for split in lists},
+              "splits": {**{split: {"clips": len(lists[split]),
+                                    "speakers": len(split_speakers[split])} for split in lists},
+                         "heldout": heldout_split},
               "background_noise": {name: spec.background_seconds for name in BACKGROUND_NOISES}}
     corpus_folder.mark_complete(corpus, spec, result)
     return result
+
+
+def _clip_jobs(spec: SpeechCommandsSpec, folder: Path, speakers: list[Speaker],
+               hashes: list[str], speaker_rng: np.random.Generator,
+               clip_rng: np.random.Generator, babble_path: Path, *, heldout: bool = False,
+               espeak_data: str | None = None) -> list[_Clip]:
+    """Each speaker's words and repetitions as clip jobs under `folder`/WORD/HASH_nohash_N.wav
+    (word folders made here). Held-out clips get a noise floor, then held-out channels."""
+    weights = np.array([WORD_WEIGHTS[w] for w in WORDS])
+    jobs: list[_Clip] = []
+    for speaker, hash_name in zip(speakers, hashes):
+        n_words = int(speaker_rng.integers(spec.words_per_speaker[0],
+                                           spec.words_per_speaker[1] + 1))
+        chosen = speaker_rng.choice(len(WORDS), size=n_words, replace=False,
+                                    p=weights / weights.sum())
+        for index in sorted(chosen):
+            word = WORDS[index]
+            (folder / word).mkdir(parents=True, exist_ok=True)
+            reps = int(speaker_rng.integers(spec.repetitions[0], spec.repetitions[1] + 1))
+            for repetition in range(reps):
+                rate, pitch, pitch_range = jitter(speaker, clip_rng)
+                seed = int(clip_rng.integers(2 ** 63))
+                degraded = bool(clip_rng.random() < spec.degraded_fraction) and not heldout
+                jobs.append(_Clip(
+                    path=str(folder / word / f"{hash_name}_nohash_{repetition}.wav"), word=word,
+                    voice=speaker.voice, rate=rate, pitch=pitch, pitch_range=pitch_range,
+                    seed=seed, degraded=degraded,
+                    level_dbfs=spec.level_dbfs, floor_snr_db=spec.floor_snr_db,
+                    floor_reverb=spec.floor_reverb,
+                    degraded_snr_db=spec.degraded_snr_db, degraded_reverb=spec.degraded_reverb,
+                    degraded_band_limit=spec.degraded_band_limit, babble_path=str(babble_path),
+                    heldout=heldout, espeak_data=espeak_data))
+    return jobs
+
+
+def _make_heldout(spec: SpeechCommandsSpec, corpus: Path, babble_path: Path,
+                  voice_rng: np.random.Generator, rng: np.random.Generator, *, first_id: int,
+                  processes: int | None) -> dict:
+    """Write the held-out split under `corpus`/_heldout_ with its HELDOUT.TXT and VOICES.TXT;
+    returns {"clips", "speakers"}. Draws only from `voice_rng` and `rng`, in chunks of its own
+    (eSpeak's output depends on the calls before it in a process)."""
+    folder = corpus / HELDOUT_DIR
+    folder.mkdir()
+    generated = heldout.heldout_voices(spec.heldout_speakers, spec.heldout_formant_scales,
+                                       voice_rng)
+    with tempfile.TemporaryDirectory(prefix="espeak-voices-") as scratch:
+        espeak_data = str(voices.voice_data_folder(Path(scratch) / "espeak-ng-data", generated))
+        speakers = heldout.heldout_speakers(
+            spec.heldout_speakers, [v.name for v in generated], rng,
+            languages=list(spec.languages) + list(spec.heldout_languages),
+            ranges=dict(rate=spec.rate, pitch=spec.pitch, pitch_range=spec.pitch_range),
+            first_id=first_id, data_path=espeak_data)
+        jobs = _clip_jobs(spec, folder, speakers, _speaker_hashes(len(speakers), rng), rng, rng,
+                          babble_path, heldout=True, espeak_data=espeak_data)
+        channels = run_chunks(jobs, _synth_clips, chunk_size=spec.chunk_size,
+                              processes=processes, desc="Speech Commands held-out")
+    lines = ["; held-out clips: WORD/FILE VOICE CHANNELS (comma-separated, in the order "
+             "applied)\n"]
+    lines += [f"{job.word}/{Path(job.path).name} {job.voice} {','.join(applied)}\n"
+              for job, applied in zip(jobs, channels)]
+    (folder / "HELDOUT.TXT").write_text("".join(lines))
+    voices.write_voices_txt(folder / "VOICES.TXT", generated, listed_in="HELDOUT.TXT")
+    return {"clips": len(jobs), "speakers": len(speakers)}

@@ -135,3 +135,16 @@ def voice_data_folder(folder: Path, voices: list[RandomVoice]) -> Path:
             raise ValueError(f"generated voice {voice.name!r} would shadow a packaged variant")
         (variants / voice.name).write_text(voice.text, encoding="utf-8")
     return folder
+
+
+def write_voices_txt(path: Path, generated: list[RandomVoice],
+                     listed_in: str = "SPEAKERS.TXT") -> None:
+    """The generated variant files, so a reader sees (and eSpeak can replay) every voice;
+    `listed_in` names the file that gives each speaker's voice."""
+    lines = ["; eSpeak NG variant files generated for this corpus (corpora/synth/voices.py); a\n",
+             f"; speaker's voice in {listed_in}, e.g. en-us+rv0003, names its file below.\n"]
+    for voice in generated:
+        lines.append(f"\n=== {voice.name} (formant scale {voice.formant_scale:.3f}, "
+                     f"{'Klatt engine ' + str(voice.klatt) if voice.klatt else 'eSpeak engine'})\n")
+        lines.append(voice.text)
+    path.write_text("".join(lines))
