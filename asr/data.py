@@ -21,7 +21,6 @@ from torch.utils.data import Dataset, Sampler
 from asr.config import AugmentConfig, TrainConfig
 from asr.text import clean, dropped_characters, kept_characters, normalize
 from common.audio import AudioError, load
-from common.channel import channel_transforms
 from common.readers import kspon, librispeech, plain_folder
 from common.readers.durations import audio_duration
 from common.readers.librispeech import Utterance
@@ -72,8 +71,22 @@ def make_wave_augment(cfg: AugmentConfig, sample_rate: int):
     if cfg.pitch_shift_p > 0:
         transforms.append(A.PitchShift(min_semitones=cfg.pitch_shift_semitones[0],
                                        max_semitones=cfg.pitch_shift_semitones[1], p=cfg.pitch_shift_p))
-    transforms += channel_transforms(eq_p=cfg.eq_p, eq_gain_db=cfg.eq_gain_db, filter_p=cfg.filter_p,
-                                     distortion_p=cfg.distortion_p, gain_transition_p=cfg.gain_transition_p)
+    if cfg.eq_p > 0:
+        transforms.append(A.SevenBandParametricEQ(min_gain_db=cfg.eq_gain_db[0], max_gain_db=cfg.eq_gain_db[1],
+                                                  p=cfg.eq_p))
+    if cfg.filter_p > 0:  # cutoffs that thin speech out without removing a band it needs
+        transforms.append(A.OneOf([A.LowPassFilter(min_cutoff_freq=2500.0, max_cutoff_freq=7500.0, p=1.0),
+                                   A.HighPassFilter(min_cutoff_freq=50.0, max_cutoff_freq=500.0, p=1.0),
+                                   A.BandPassFilter(min_center_freq=800.0, max_center_freq=2500.0,
+                                                    min_bandwidth_fraction=1.2, max_bandwidth_fraction=1.99,
+                                                    p=1.0)], p=cfg.filter_p))
+    if cfg.distortion_p > 0:
+        transforms.append(A.OneOf([A.TanhDistortion(min_distortion=0.05, max_distortion=0.6, p=1.0),
+                                   A.ClippingDistortion(min_percentile_threshold=0, max_percentile_threshold=20,
+                                                        p=1.0)], p=cfg.distortion_p))
+    if cfg.gain_transition_p > 0:
+        transforms.append(A.GainTransition(min_gain_db=-18.0, max_gain_db=6.0, min_duration=0.2, max_duration=2.0,
+                                           p=cfg.gain_transition_p))
     compose = A.Compose(transforms) if transforms else None
     speed = cfg.speed_p > 0 and bool(cfg.speed_factors)
     if compose is None and not speed:

@@ -31,7 +31,7 @@ from common.metrics import au_fa_fr, fa_fr_curve
 from common.runlog import RunLog, plot_curves, read_metrics
 from common.readers.speech_commands import has_heldout
 from common.seed import seed_everything, seed_worker
-from kws.data import (AugmentConfig, DataConfig, KeywordDataset, SpecAugment, collate, epoch_sampler,
+from kws.data import (AugmentConfig, DataConfig, KeywordDataset, LogMelChannel, SpecAugment, collate, epoch_sampler,
                       make_wave_augment, split_clips)
 from kws import costs
 from kws.evaluate import eval_clips, eval_loader, plot_fa_fr, predict
@@ -92,6 +92,10 @@ class TrainConfig:
         for key in ("epochs", "batch_size", "log_every", "echo"):
             check(getattr(self, key) >= 1, key, ">= 1", getattr(self, key))
         check(self.threads >= 0, "threads", ">= 0", self.threads)
+        channel = max(self.augment.eq_p, self.augment.filter_p, self.augment.gain_transition_p)
+        check(channel == 0 or self.features.kind == "logmel", "features.kind",
+              "logmel when augment.eq_p / filter_p / gain_transition_p > 0 (they act on log-mel bands)",
+              self.features.kind)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -153,6 +157,8 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False, 
 
     features = make_features(cfg.features).to(device)
     model = CRNN(features.num_features, cfg.model).to(device)
+    channel = LogMelChannel(cfg.augment, cfg.features.n_mels, cfg.features.sample_rate, cfg.features.log_floor,
+                            cfg.features.f_min, cfg.features.f_max)
     spec_augment = SpecAugment(cfg.augment)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
 
@@ -194,10 +200,12 @@ def train(cfg: TrainConfig, log_root: str | Path = "logs", quiet: bool = False, 
                 continue
             targets = batch["labels"].to(device)
             with torch.no_grad():
-                clean_feats, _ = features(batch["waves"].to(device))
+                batch_feats, _ = features(batch["waves"].to(device))
+                if channel.active:
+                    batch_feats = channel(batch_feats)
             for _ in range(cfg.echo):
                 with torch.no_grad():
-                    feats = spec_augment(clean_feats)  # a fresh mask for every echo
+                    feats = spec_augment(batch_feats)  # a fresh mask for every echo
                 loss = loss_fn(model, feats, targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

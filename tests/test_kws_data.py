@@ -1,3 +1,4 @@
+import math
 import re
 from pathlib import Path
 
@@ -6,7 +7,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from kws.data import (AugmentConfig, DataConfig, KeywordDataset, WaveAugment, collate, epoch_sampler,
+from common.features import FeatureConfig, make_features
+from kws.data import (AugmentConfig, DataConfig, KeywordDataset, LogMelChannel, WaveAugment, collate, epoch_sampler,
                       keyword_labels, make_wave_augment, mix_at_snr, pad_or_crop, split_clips,
                       split_listing)
 
@@ -121,21 +123,35 @@ def test_the_heldout_split_is_its_own_folder_and_never_training(tmp_path):
         split_clips(DataConfig(root=str(plain)), "heldout")
 
 
-def test_channel_augmentation_is_seeded_and_off_changes_nothing(tree):
-    clips = split_clips(DataConfig(root=str(tree)), "train")
-    base = AugmentConfig(background_noise_p=0.0, gaussian_noise_p=1.0, volume_p=1.0)
-    channel = AugmentConfig(background_noise_p=0.0, gaussian_noise_p=1.0, volume_p=1.0, eq_p=1.0,
-                            filter_p=1.0, distortion_p=1.0, gain_transition_p=1.0)
-    plain = KeywordDataset(clips, "sheila", 16000, 16000, augment=make_wave_augment(base, str(tree), 16000), seed=3)
-    chained = KeywordDataset(clips, "sheila", 16000, 16000, augment=make_wave_augment(channel, str(tree), 16000),
-                             seed=3)
-    first, again = chained[5]["wave"], chained[5]["wave"]
-    assert torch.equal(first, again) and first.shape == (16000,) and first.dtype == torch.float32
-    assert not torch.allclose(first, plain[5]["wave"], atol=1e-3)
-    # With every channel probability 0, no extra draw: the waves are those of the config without them.
-    off = AugmentConfig(background_noise_p=0.0, gaussian_noise_p=1.0, volume_p=1.0, eq_p=0.0)
-    assert torch.equal(KeywordDataset(clips, "sheila", 16000, 16000, augment=make_wave_augment(off, str(tree), 16000),
-                                      seed=3)[5]["wave"], plain[5]["wave"])
+def test_logmel_channel_offsets_bands_as_a_filter_on_the_wave_would():
+    feats = torch.full((4, 40, 50), -5.0)
+    db_to_log = math.log(10.0) / 10.0
+    # A flat 6 dB EQ is a gain: +6 dB of power on every band and frame.
+    flat = LogMelChannel(AugmentConfig(eq_p=1.0, eq_gain_db=[6.0, 6.0]), 40, 16000, 1e-9)
+    torch.testing.assert_close(flat(feats), feats + 6.0 * db_to_log)
+    # The same gain on the wave moves the log-mel features by the same amount.
+    features = make_features(FeatureConfig(kind="logmel", n_mels=40))
+    wave = 0.1 * torch.randn(16000)
+    loud, _ = features(wave * 10 ** (6.0 / 20))
+    quiet, _ = features(wave)
+    torch.testing.assert_close(loud - quiet, torch.full_like(quiet, 6.0 * db_to_log), atol=1e-3, rtol=0)
+    # Roll-offs only attenuate, and leave some band untouched; ramps are one offset per frame.
+    torch.manual_seed(0)
+    rolled = LogMelChannel(AugmentConfig(filter_p=1.0), 40, 16000, 1e-9)(feats) - feats
+    assert (rolled <= 0).all() and (rolled == 0).any(dim=1).all() and (rolled < -0.5).any(dim=1).all()
+    assert (rolled == rolled[:, :, :1]).all()  # the same on every frame
+    ramp = LogMelChannel(AugmentConfig(gain_transition_p=1.0), 40, 16000, 1e-9)(feats) - feats
+    assert (ramp == ramp[:, :1, :]).all() and (ramp.abs() <= 18 * db_to_log + 1e-5).all()
+    assert (ramp[:, 0, 0] != ramp[:, 0, -1]).any()
+    # Never below the features' floor; the same torch seed draws the same channel.
+    floor = LogMelChannel(AugmentConfig(eq_p=1.0, eq_gain_db=[-12.0, -12.0]), 40, 16000, 1e-9)
+    assert floor(torch.full((1, 40, 5), math.log(1e-9))).min() == pytest.approx(math.log(1e-9))
+    both = LogMelChannel(AugmentConfig(eq_p=0.5, filter_p=0.5, gain_transition_p=0.5), 40, 16000, 1e-9)
+    torch.manual_seed(3)
+    first = both(feats)
+    torch.manual_seed(3)
+    assert torch.equal(first, both(feats))
+    assert not LogMelChannel(AugmentConfig(), 40, 16000, 1e-9).active and both.active
 
 
 def test_a_bad_clip_is_skipped_and_counted(tree):

@@ -103,3 +103,14 @@ def test_echo_takes_that_many_steps_per_batch_and_resumes_exactly(tmp_path):
     assert not torch.equal(a["model"]["classifier.weight"], once["model"]["classifier.weight"])
     with pytest.raises(ConfigError, match="echo"):
         train(tiny_config(root, "echo=0", "name=zero"), log_root=logs, quiet=True)
+
+
+def test_channel_randomization_trains_and_needs_logmel_features(tmp_path):
+    root = write_speech_commands_tree(tmp_path / "sc")
+    channel = ("augment.eq_p=0.5", "augment.filter_p=0.5", "augment.gain_transition_p=0.5")
+    plain = train(tiny_config(root, "epochs=1", "name=plain"), log_root=tmp_path / "logs", quiet=True)
+    shaped = train(tiny_config(root, "epochs=1", "name=channel", *channel), log_root=tmp_path / "logs", quiet=True)
+    weights = [load_checkpoint(run / "last.pt")["model"] for run in (plain, shaped)]
+    assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    with pytest.raises(ConfigError, match="features.kind"):
+        tiny_config(root, "features.kind=mfcc", *channel)
