@@ -18,14 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.config import TrainConfig
-from asr.data import eval_loader
-from asr.decode import greedy
-from asr.evaluate import acoustic_outputs, as_text
-from asr.model import load_asr_checkpoint
-from common.config import from_dict
-from common.metrics import error_rates
-from common.readers.librispeech import corpus_root
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from asr.config import TrainConfig  # noqa: E402
+from asr.data import eval_loader  # noqa: E402
+from asr.decode import greedy  # noqa: E402
+from asr.evaluate import acoustic_outputs, as_text  # noqa: E402
+from asr.model import load_asr_checkpoint  # noqa: E402
+from common.config import from_dict  # noqa: E402
+from common.metrics import error_rates  # noqa: E402
+from common.readers.librispeech import corpus_root  # noqa: E402
 
 SPLIT = "test-heldout"
 _VOICE_HEADER = re.compile(r"^=== (\S+) \(formant scale ([0-9.]+), (Klatt engine \d|eSpeak engine)\)$")

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.heldout_breakdown import read_generated_voices  # noqa: E402
 from common.audio import load  # noqa: E402
 from common.features import FeatureConfig, make_features  # noqa: E402
