@@ -220,3 +220,22 @@ def test_heldout_split_does_not_depend_on_the_training_settings(corpora, tmp_pat
     heldout = {k: v for k, v in mine.items() if k.startswith(sc.HELDOUT_DIR)}
     assert heldout and heldout == {k: v for k, v in theirs.items() if k.startswith(sc.HELDOUT_DIR)}
     assert mine["testing_list.txt"] != theirs["testing_list.txt"]
+
+
+def test_spectrogram_panels_pair_training_clips_with_heldout_kinds(corpora):
+    from bench.heldout_spectrograms import pick_keyword
+
+    root = corpora["one"][0] / "speech_commands"
+    heldout = [line.split() for line in (root / sc.HELDOUT_DIR / "HELDOUT.TXT").read_text().splitlines()
+               if not line.startswith(";")]
+    training = {c.word for c in reader.list_clips(root, "train", on_error="raise")}
+    keyword = next(entry.split("/")[0] for entry, _, _ in heldout if entry.split("/")[0] in training)
+    panels = pick_keyword(root, keyword)
+    train_panels = [path for title, path in panels if title.startswith("training")]
+    heldout_panels = [(title, path) for title, path in panels if title.startswith("test-heldout")]
+    listed = (root / "validation_list.txt").read_text() + (root / "testing_list.txt").read_text()
+    assert 1 <= len(train_panels) <= 3 and heldout_panels
+    assert all(p.parent.name == keyword and f"{keyword}/{p.name}" not in listed for p in train_panels)
+    for title, path in heldout_panels:
+        assert path.is_file() and path.parent.parent.name == sc.HELDOUT_DIR and path.parent.name == keyword
+        assert ("+hv" in title) == ("generated" in title)
