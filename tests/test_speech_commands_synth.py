@@ -239,3 +239,12 @@ def test_spectrogram_panels_pair_training_clips_with_heldout_kinds(corpora):
     for title, path in heldout_panels:
         assert path.is_file() and path.parent.parent.name == sc.HELDOUT_DIR and path.parent.name == keyword
         assert ("+hv" in title) == ("generated" in title)
+
+
+def test_more_generated_voices_than_espeak_lists_in_one_folder(tmp_path):
+    # eSpeak lists at most 349 voices, its own included; 1000 held-out speakers bring 500 generated
+    # ones, which one data folder for the whole corpus could not hold (some were "not found").
+    spec = sc.SpeechCommandsSpec(**{**TINY, "n_speakers": 2, "heldout_speakers": 1000,
+                                    "words_per_speaker": (1, 1), "repetitions": (1, 1), "chunk_size": 40})
+    result = sc.make_speech_commands(tmp_path, spec, processes=2)
+    assert result["splits"]["heldout"] == {"clips": 1000, "speakers": 1000}

@@ -128,3 +128,12 @@ def test_heldout_channel_applies_one_or_two_named_channels():
         again, _ = heldout_channel(wave, np.random.default_rng(seed))
         assert np.array_equal(out, again)
     assert seen == set(HELDOUT_CHANNELS)
+
+
+def test_engine_with_refuses_more_voices_than_espeak_lists():
+    from corpora.synth.voices import MAX_GENERATED_PER_FOLDER, engine_with
+
+    many = voices.random_voices(MAX_GENERATED_PER_FOLDER + 1, "zz", voices.VoiceRanges(), np.random.default_rng(0))
+    with pytest.raises(ValueError, match="smaller chunk_size"):
+        with engine_with(many):
+            pass

@@ -146,7 +146,7 @@ class _Utterance:
     condition: str
     clean_floor_snr_db: tuple[float, float]
     babble_path: str | None
-    espeak_data: str  # the eSpeak data folder holding the voice's variant
+    generated_voice: voices.RandomVoice | None  # the voice's variant file when it is a generated one
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,26 +155,28 @@ class _Utterance:
 def _synth_chunk(jobs: list[_Utterance]) -> list[tuple[int, list[str]]]:
     """Synthesize, degrade and write each job's FLAC; return each file's (sample count, held-out
     channels applied)."""
-    engine = Espeak(jobs[0].espeak_data)
-    counts = []
-    for job in jobs:
-        wave = engine.synth(job.text.lower(), job.voice, job.rate, job.pitch, job.pitch_range)
-        if wave.size == 0:
-            raise RuntimeError(f"eSpeak produced no audio for {job.text!r} ({job.voice}), "
-                               f"meant for {job.path}")
-        rng = np.random.default_rng(job.degrade_seed)
-        channels: list[str] = []
-        if job.condition == "other":
-            bank = babble.load_bank(job.babble_path) if job.babble_path else []
-            wave = recorded_in(wave, rng, bank, SAMPLE_RATE)
-        else:
-            floor = colored_noise(str(rng.choice(["white", "pink"])), wave.size, rng)
-            wave = mix_at_snr(wave, floor, rng.uniform(*job.clean_floor_snr_db))
-            if job.condition == "heldout":
-                wave, channels = heldout_channel(wave, rng, SAMPLE_RATE)
-        _write_flac(Path(job.path), wave)
-        counts.append((int(wave.size), channels))
-    return counts
+    with voices.engine_with([job.generated_voice for job in jobs if job.generated_voice]) as engine:
+        return [_synth_one(engine, job) for job in jobs]
+
+
+def _synth_one(engine: Espeak, job: _Utterance) -> tuple[int, list[str]]:
+    """One job: synthesize, degrade, write; (sample count, held-out channels applied)."""
+    wave = engine.synth(job.text.lower(), job.voice, job.rate, job.pitch, job.pitch_range)
+    if wave.size == 0:
+        raise RuntimeError(f"eSpeak produced no audio for {job.text!r} ({job.voice}), "
+                           f"meant for {job.path}")
+    rng = np.random.default_rng(job.degrade_seed)
+    channels: list[str] = []
+    if job.condition == "other":
+        bank = babble.load_bank(job.babble_path) if job.babble_path else []
+        wave = recorded_in(wave, rng, bank, SAMPLE_RATE)
+    else:
+        floor = colored_noise(str(rng.choice(["white", "pink"])), wave.size, rng)
+        wave = mix_at_snr(wave, floor, rng.uniform(*job.clean_floor_snr_db))
+        if job.condition == "heldout":
+            wave, channels = heldout_channel(wave, rng, SAMPLE_RATE)
+    _write_flac(Path(job.path), wave)
+    return int(wave.size), channels
 
 
 def _write_flac(path: Path, wave: np.ndarray) -> None:
@@ -351,7 +353,7 @@ def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None
                                        [v.name for v in train_voices],
                                        [v.name for v in heldout_voices], espeak_data)
         result = _synthesize(corpus, spec, texts, speakers, utterance_rng, heldout_rng,
-                             babble_rng, espeak_data, processes)
+                             babble_rng, train_voices + heldout_voices, processes)
     voices.write_voices_txt(corpus / "VOICES.TXT", train_voices + heldout_voices)
     # No absolute path in the marker: identical specs give identical files wherever they live.
     corpus_folder.mark_complete(corpus, spec, {
@@ -363,8 +365,11 @@ def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None
 def _synthesize(corpus: Path, spec: LibriSpeechSpec, texts: dict[str, list[str]],
                 speakers: dict[str, list[Speaker]], utterance_rng: np.random.Generator,
                 heldout_rng: np.random.Generator, babble_rng: np.random.Generator,
-                espeak_data: str, processes: int | None) -> dict:
-    """Every split's audio, transcripts, SPEAKERS.TXT and lm-text.txt; make_librispeech's result."""
+                generated: list[voices.RandomVoice], processes: int | None) -> dict:
+    """Every split's audio, transcripts, SPEAKERS.TXT and lm-text.txt; make_librispeech's result.
+
+    generated: the generated variants some speakers' voices name."""
+    generated_by_name = {voice.name: voice for voice in generated}
     need_babble = spec.babble_tracks > 0 and any(texts[s] for s in SPLITS if "other" in s)
     babble_path = corpus / ".babble.npy"
     if need_babble:
@@ -396,7 +401,8 @@ def _synthesize(corpus: Path, spec: LibriSpeechSpec, texts: dict[str, list[str]]
                         degrade_seed=degrade_seed, condition=condition,
                         clean_floor_snr_db=spec.clean_floor_snr_db,
                         babble_path=str(babble_path) if condition == "other" and need_babble
-                        else None, espeak_data=espeak_data))
+                        else None,
+                        generated_voice=generated_by_name.get(speaker.voice.partition("+")[2])))
                     speaker_of_job.append((split, speaker))
                     lines.append((utt_id, split_texts[index]))
                 chapters.append((folder / f"{speaker.id}-{chapter_id}.trans.txt", lines))

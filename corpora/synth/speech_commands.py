@@ -47,7 +47,7 @@ from corpora.synth import babble, corpus_folder, english, heldout, voices
 from corpora.synth.corpus_folder import MARKER, SYNTHETIC_MARKER  # noqa: F401 (re-exported)
 from corpora.synth.degrade import (apply_gain, band_limit, colored_noise, heldout_channel,
                                   reverberate, room_impulse_response)
-from corpora.synth.espeak import SAMPLE_RATE, Espeak
+from corpora.synth.espeak import SAMPLE_RATE
 from corpora.synth.pool import run_chunks
 from corpora.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, KLATT_VARIANTS,
                                    PLAIN_VARIANTS, Speaker, jitter, make_speakers)
@@ -187,7 +187,7 @@ class _Clip:
     degraded_band_limit: float
     babble_path: str
     heldout: bool = False  # a noise floor, then held-out channels (degraded is then False)
-    espeak_data: str | None = None  # the eSpeak data folder holding the voice (None: packaged)
+    generated_voice: voices.RandomVoice | None = None  # the voice's variant file when it is a generated one
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,14 +340,14 @@ def _record(word: np.ndarray, job: _Clip, rng: np.random.Generator,
 
 def _synth_clips(jobs: list[_Clip]) -> list[list[str]]:
     """Synthesize, record and write each job's clip; return each clip's held-out channels."""
-    engine = Espeak(jobs[0].espeak_data)
     applied = []
-    for job in jobs:
-        word = engine.synth(job.word, job.voice, job.rate, job.pitch, job.pitch_range)
-        bank = babble.load_bank(job.babble_path)
-        clip, channels = _record(word, job, np.random.default_rng(job.seed), bank)
-        _write_wav(Path(job.path), clip)
-        applied.append(channels)
+    with voices.engine_with([job.generated_voice for job in jobs if job.generated_voice]) as engine:
+        for job in jobs:
+            word = engine.synth(job.word, job.voice, job.rate, job.pitch, job.pitch_range)
+            bank = babble.load_bank(job.babble_path)
+            clip, channels = _record(word, job, np.random.default_rng(job.seed), bank)
+            _write_wav(Path(job.path), clip)
+            applied.append(channels)
     return applied
 
 
@@ -483,7 +483,7 @@ def make_speech_commands(root: Path, spec: SpeechCommandsSpec, *,
 def _clip_jobs(spec: SpeechCommandsSpec, folder: Path, speakers: list[Speaker],
                hashes: list[str], speaker_rng: np.random.Generator,
                clip_rng: np.random.Generator, babble_path: Path, *, heldout: bool = False,
-               espeak_data: str | None = None) -> list[_Clip]:
+               generated: dict[str, voices.RandomVoice] | None = None) -> list[_Clip]:
     """Each speaker's words and repetitions as clip jobs under `folder`/WORD/HASH_nohash_N.wav
     (word folders made here). Held-out clips get a noise floor, then held-out channels."""
     weights = np.array([WORD_WEIGHTS[w] for w in WORDS])
@@ -509,7 +509,8 @@ def _clip_jobs(spec: SpeechCommandsSpec, folder: Path, speakers: list[Speaker],
                     floor_reverb=spec.floor_reverb,
                     degraded_snr_db=spec.degraded_snr_db, degraded_reverb=spec.degraded_reverb,
                     degraded_band_limit=spec.degraded_band_limit, babble_path=str(babble_path),
-                    heldout=heldout, espeak_data=espeak_data))
+                    heldout=heldout,
+                    generated_voice=(generated or {}).get(speaker.voice.partition("+")[2])))
     return jobs
 
 
@@ -531,7 +532,7 @@ def _make_heldout(spec: SpeechCommandsSpec, corpus: Path, babble_path: Path,
             ranges=dict(rate=spec.rate, pitch=spec.pitch, pitch_range=spec.pitch_range),
             first_id=first_id, data_path=espeak_data)
         jobs = _clip_jobs(spec, folder, speakers, _speaker_hashes(len(speakers), rng), rng, rng,
-                          babble_path, heldout=True, espeak_data=espeak_data)
+                          babble_path, heldout=True, generated={v.name: v for v in generated})
         channels = run_chunks(jobs, _synth_clips, chunk_size=spec.chunk_size,
                               processes=processes, desc="Speech Commands held-out")
     lines = ["; held-out clips: WORD/FILE VOICE CHANNELS (comma-separated, in the order "

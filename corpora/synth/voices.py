@@ -11,18 +11,22 @@ timbre stops being a cue a model can lean on.
 
 eSpeak only reads variants from its data folder, so `voice_data_folder` builds one: links to
 every file of the packaged data, plus a `voices/!v` folder holding the packaged variants and the
-generated ones. The files depend only on the ranges and the generator, so a seed gives the same
+generated ones. eSpeak lists at most 349 voices (languages and variants together) and drops the
+rest, so a synthesis worker's folder (`engine_with`) holds only the voices its own chunk uses. The files depend only on the ranges and the generator, so a seed gives the same
 voices wherever the folder lives.
 """
 from __future__ import annotations
 
 import os
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from corpora.synth.espeak import variants_dir
+from corpora.synth.espeak import Espeak, variants_dir
 
 N_FORMANTS = 9  # eSpeak's formants 0-8; 0 is the nasal/low pole, 1-3 carry vowel identity
 KLATT_ENGINES = (1, 2, 3, 4, 5, 6)  # `klatt N`: the six Klatt formant synthesizer modes
@@ -135,6 +139,28 @@ def voice_data_folder(folder: Path, voices: list[RandomVoice]) -> Path:
             raise ValueError(f"generated voice {voice.name!r} would shadow a packaged variant")
         (variants / voice.name).write_text(voice.text, encoding="utf-8")
     return folder
+
+
+# eSpeak lists at most 349 voices (N_VOICES_LIST), its own included: measured with espeak-ng 1.52, a
+# folder with 180 generated variants speaks all of them, one with 190 loses some.
+MAX_GENERATED_PER_FOLDER = 150
+
+
+@contextmanager
+def engine_with(generated: list[RandomVoice]) -> Iterator[Espeak]:
+    """The process's eSpeak engine, reading a data folder that also holds `generated` (the packaged
+    data when there are none); the folder goes when the block ends. Raises ValueError for more
+    generated voices than eSpeak can list beside its own (`MAX_GENERATED_PER_FOLDER`): a voice
+    past its list would be "not found" in the middle of a corpus."""
+    unique = list({voice.name: voice for voice in generated}.values())
+    if len(unique) > MAX_GENERATED_PER_FOLDER:
+        raise ValueError(f"{len(unique)} generated voices in one synthesis chunk; eSpeak lists at most "
+                         f"{MAX_GENERATED_PER_FOLDER} beside its own (use a smaller chunk_size)")
+    if not unique:
+        yield Espeak()
+        return
+    with tempfile.TemporaryDirectory(prefix="espeak-voices-") as scratch:
+        yield Espeak(str(voice_data_folder(Path(scratch) / "espeak-ng-data", unique)))
 
 
 def write_voices_txt(path: Path, generated: list[RandomVoice],
