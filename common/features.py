@@ -201,13 +201,20 @@ def vtlp_warp(freqs: torch.Tensor, alpha: torch.Tensor, sample_rate: int,
     return torch.where(freqs[None] <= cut, a * freqs[None], upper)
 
 
+def mel_points_hz(f_min: float, f_max: float, n_mels: int, dtype: torch.dtype = torch.float64,
+                  device: torch.device | None = None) -> torch.Tensor:
+    """`(n_mels + 2,)` corner frequencies (Hz) of `n_mels` HTK-mel triangles between f_min and
+    f_max: filter i rises from point i, peaks at point i + 1 (its center) and ends at point i + 2."""
+    def mel(hz: float) -> float:
+        return 2595.0 * math.log10(1.0 + hz / 700.0)
+    m_pts = torch.linspace(mel(f_min), mel(f_max), n_mels + 2, dtype=dtype, device=device)
+    return 700.0 * (10 ** (m_pts / 2595.0) - 1.0)
+
+
 def mel_filters(freqs: torch.Tensor, f_min: float, f_max: float, n_mels: int) -> torch.Tensor:
     """HTK-mel triangular filters (no normalization) evaluated at `freqs` `(..., freq)` ->
     `(..., freq, n_mels)`; at the FFT bin frequencies this is `torchaudio.functional.melscale_fbanks`."""
-    def mel(hz: float) -> float:
-        return 2595.0 * math.log10(1.0 + hz / 700.0)
-    m_pts = torch.linspace(mel(f_min), mel(f_max), n_mels + 2, dtype=freqs.dtype, device=freqs.device)
-    f_pts = 700.0 * (10 ** (m_pts / 2595.0) - 1.0)
+    f_pts = mel_points_hz(f_min, f_max, n_mels, freqs.dtype, freqs.device)
     f_diff = f_pts[1:] - f_pts[:-1]
     slopes = f_pts - freqs[..., None]  # (..., freq, n_mels + 2)
     down = -slopes[..., :-2] / f_diff[:-1]

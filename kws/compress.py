@@ -146,6 +146,11 @@ def evaluate_variants(variants: list[Variant], ckpt: KwsCheckpoint, feats: torch
     return rows
 
 
+def _metric_ratio(value: float, baseline: float) -> float:
+    """au-fa-fr over the baseline's; inf against a perfect (0) baseline."""
+    return value / baseline if baseline > 0 else float("inf")
+
+
 def add_ratios(rows: list[dict]) -> dict | None:
     """Ratios vs the baseline, int8 loss vs its float source, and the best qualifying variant."""
     base = next(r for r in rows if r["variant"] == "baseline")
@@ -153,11 +158,10 @@ def add_ratios(rows: list[dict]) -> dict | None:
     for r in rows:
         r["macs_ratio"] = base["macs"] / r["macs"]
         r["bytes_ratio"] = base["bytes"] / r["bytes"]
-        r["quality_ratio"] = r["au_fa_fr"] / base["au_fa_fr"] if base["au_fa_fr"] > 0 else float("inf")
+        r["quality_ratio"] = _metric_ratio(r["au_fa_fr"], base["au_fa_fr"])
         r["qualifies"] = r["au_fa_fr"] <= QUALITY_MARGIN * base["au_fa_fr"]
         if base["heldout_au_fa_fr"] is not None:
-            r["heldout_ratio"] = (r["heldout_au_fa_fr"] / base["heldout_au_fa_fr"] if base["heldout_au_fa_fr"] > 0
-                                  else float("inf"))
+            r["heldout_ratio"] = _metric_ratio(r["heldout_au_fa_fr"], base["heldout_au_fa_fr"])
         source = by_name[r["source"]]["au_fa_fr"]
         r["vs_float_source"] = (r["au_fa_fr"] - source) / source if source > 0 else 0.0
     good = [r for r in rows if r["qualifies"]]

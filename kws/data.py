@@ -27,6 +27,7 @@ from torch.utils.data import Dataset, RandomSampler, Sampler, WeightedRandomSamp
 
 from common.audio import AudioError, load
 from common.config import check, check_probabilities, check_range
+from common.features import mel_points_hz
 from common.readers.speech_commands import LAYOUT, Clip, SplitListing, background_noises, list_words, read_split
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,11 @@ class AugmentConfig:
     freq_mask_param: int = 15  # widest mask, in mel bins
     time_mask_p: float = 0.5  # probability of a SpecAugment time mask
     time_mask_param: int = 35  # widest mask, in frames
+
+    @property
+    def channel_on(self) -> bool:
+        """True when any `LogMelChannel` effect has a probability > 0."""
+        return max(self.eq_p, self.filter_p, self.gain_transition_p) > 0
 
     def __post_init__(self) -> None:
         check_probabilities(self)
@@ -165,14 +171,6 @@ def make_wave_augment(cfg: AugmentConfig, root: str, sample_rate: int) -> WaveAu
     return WaveAugment(cfg, noises)
 
 
-def mel_centers_hz(n_mels: int, f_min: float, f_max: float) -> torch.Tensor:
-    """`(n_mels,)` center frequencies of HTK mel filters between f_min and f_max (Hz)."""
-    def mel(f: float) -> float:
-        return 2595.0 * math.log10(1.0 + f / 700.0)
-    points = torch.linspace(mel(f_min), mel(f_max), n_mels + 2, dtype=torch.float64)[1:-1]
-    return (700.0 * (10.0 ** (points / 2595.0) - 1.0)).float()
-
-
 class LogMelChannel(torch.nn.Module):
     """Channel randomization on log-mel features `(batch, n_mels, time)`, each clip on its own.
 
@@ -190,12 +188,12 @@ class LogMelChannel(torch.nn.Module):
         super().__init__()
         self.cfg = cfg
         self.floor = math.log(log_floor)
-        self.register_buffer("octaves", torch.log2(mel_centers_hz(n_mels, f_min, f_max or sample_rate / 2)),
-                             persistent=False)
+        centers = mel_points_hz(f_min, f_max or sample_rate / 2, n_mels)[1:-1].float()
+        self.register_buffer("octaves", torch.log2(centers), persistent=False)
 
     @property
     def active(self) -> bool:
-        return self.cfg.eq_p > 0 or self.cfg.filter_p > 0 or self.cfg.gain_transition_p > 0
+        return self.cfg.channel_on
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg

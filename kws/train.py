@@ -28,8 +28,8 @@ from common.cli import fail
 from common.config import check, config_from_argv, from_dict, is_folder_name, require_resumable, to_dict
 from common.features import FeatureConfig, make_features
 from common.metrics import au_fa_fr, fa_fr_curve
-from common.runlog import RunLog, plot_curves, read_metrics
 from common.readers.speech_commands import has_heldout
+from common.runlog import RunLog, plot_curves, read_metrics
 from common.seed import seed_everything, seed_worker
 from kws.data import (AugmentConfig, DataConfig, KeywordDataset, LogMelChannel, SpecAugment, collate, epoch_sampler,
                       make_wave_augment, split_clips)
@@ -92,8 +92,7 @@ class TrainConfig:
         for key in ("epochs", "batch_size", "log_every", "echo"):
             check(getattr(self, key) >= 1, key, ">= 1", getattr(self, key))
         check(self.threads >= 0, "threads", ">= 0", self.threads)
-        channel = max(self.augment.eq_p, self.augment.filter_p, self.augment.gain_transition_p)
-        check(channel == 0 or self.features.kind == "logmel", "features.kind",
+        check(not self.augment.channel_on or self.features.kind == "logmel", "features.kind",
               "logmel when augment.eq_p / filter_p / gain_transition_p > 0 (they act on log-mel bands)",
               self.features.kind)
 

@@ -315,11 +315,9 @@ def _record(word: np.ndarray, job: _Clip, rng: np.random.Generator,
             clip = reverberate(clip, room_impulse_response(rng, SAMPLE_RATE))
         kind = ("white", "pink", "brown", "babble", "hum", "tap")[int(rng.integers(6))]
         snr_db = rng.uniform(*job.degraded_snr_db)
-    elif job.heldout:  # its rooms are held-out channels
-        kind = ("white", "pink", "brown", "babble", "hum")[int(rng.integers(5))]
-        snr_db = rng.uniform(*job.floor_snr_db)
     else:
-        if rng.random() < job.floor_reverb:  # a small, fairly dry room
+        # A small, fairly dry room; a held-out clip's rooms are its held-out channels.
+        if not job.heldout and rng.random() < job.floor_reverb:
             clip = reverberate(clip, room_impulse_response(rng, SAMPLE_RATE, rt60=(0.1, 0.3),
                                                            direct_to_reverberant_db=(5.0, 15.0)))
         kind = ("white", "pink", "brown", "babble", "hum")[int(rng.integers(5))]
@@ -524,17 +522,17 @@ def _make_heldout(spec: SpeechCommandsSpec, corpus: Path, babble_path: Path,
     folder.mkdir()
     generated = heldout.heldout_voices(spec.heldout_speakers, spec.heldout_formant_scales,
                                        voice_rng)
-    with tempfile.TemporaryDirectory(prefix="espeak-voices-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="espeak-voices-") as scratch:  # to check voice names
         espeak_data = str(voices.voice_data_folder(Path(scratch) / "espeak-ng-data", generated))
         speakers = heldout.heldout_speakers(
             spec.heldout_speakers, [v.name for v in generated], rng,
             languages=list(spec.languages) + list(spec.heldout_languages),
             ranges=dict(rate=spec.rate, pitch=spec.pitch, pitch_range=spec.pitch_range),
             first_id=first_id, data_path=espeak_data)
-        jobs = _clip_jobs(spec, folder, speakers, _speaker_hashes(len(speakers), rng), rng, rng,
-                          babble_path, heldout=True, generated={v.name: v for v in generated})
-        channels = run_chunks(jobs, _synth_clips, chunk_size=spec.chunk_size,
-                              processes=processes, desc="Speech Commands held-out")
+    jobs = _clip_jobs(spec, folder, speakers, _speaker_hashes(len(speakers), rng), rng, rng,
+                      babble_path, heldout=True, generated={v.name: v for v in generated})
+    channels = run_chunks(jobs, _synth_clips, chunk_size=spec.chunk_size, processes=processes,
+                          desc="Speech Commands held-out")
     lines = ["; held-out clips: WORD/FILE VOICE CHANNELS (comma-separated, in the order "
              "applied)\n"]
     lines += [f"{job.word}/{Path(job.path).name} {job.voice} {','.join(applied)}\n"

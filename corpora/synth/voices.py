@@ -12,8 +12,9 @@ timbre stops being a cue a model can lean on.
 eSpeak only reads variants from its data folder, so `voice_data_folder` builds one: links to
 every file of the packaged data, plus a `voices/!v` folder holding the packaged variants and the
 generated ones. eSpeak lists at most 349 voices (languages and variants together) and drops the
-rest, so a synthesis worker's folder (`engine_with`) holds only the voices its own chunk uses. The files depend only on the ranges and the generator, so a seed gives the same
-voices wherever the folder lives.
+rest, so a synthesis worker's folder (`engine_with`) holds only the voices its own chunk uses.
+The files depend only on the ranges and the generator, so a seed gives the same voices wherever
+the folder lives.
 """
 from __future__ import annotations
 
