@@ -147,6 +147,8 @@ def test_spec_rejects_bad_values():
         sc.SpeechCommandsSpec(degraded_fraction=1.5)
     with pytest.raises(ValueError, match="rate"):
         sc.SpeechCommandsSpec(rate=(200, 100))
+    with pytest.raises(ValueError, match="random_voice_share"):
+        sc.SpeechCommandsSpec(random_voice_share=2.0)
 
 
 def test_place_in_second_keeps_the_word_and_crops_long_ones():
@@ -220,6 +222,35 @@ def test_heldout_split_does_not_depend_on_the_training_settings(corpora, tmp_pat
     heldout = {k: v for k, v in mine.items() if k.startswith(sc.HELDOUT_DIR)}
     assert heldout and heldout == {k: v for k, v in theirs.items() if k.startswith(sc.HELDOUT_DIR)}
     assert mine["testing_list.txt"] != theirs["testing_list.txt"]
+
+
+def test_generated_training_voices(corpora, tmp_path):
+    # random_voice_share 0.5: half the 10 speakers not on hard variants get a generated voice.
+    spec = sc.SpeechCommandsSpec(**TINY, random_voice_share=0.5, random_formant_scale=(0.9, 0.95))
+    digests = []
+    for processes in (1, 2):
+        sc.make_speech_commands(tmp_path / str(processes), spec, processes=processes)
+        digests.append(_digest(tmp_path / str(processes) / "speech_commands"))
+    assert digests[0] == digests[1]
+    root = tmp_path / "1" / "speech_commands"
+    speakers = dict(line.split() for line in (root / "SPEAKERS.TXT").read_text().splitlines()
+                    if not line.startswith(";"))
+    headers = [line.split() for line in (root / "VOICES.TXT").read_text().splitlines()
+               if line.startswith("===")]
+    assert len(speakers) == len(headers) == 5
+    assert sorted(v.split("+")[1] for v in speakers.values()) == sorted(h[1] for h in headers)
+    for header in headers:  # "=== rv0000 (formant scale 0.911, eSpeak engine)"
+        assert 0.9 <= float(header[4].rstrip(",")) <= 0.95 and header[5] == "eSpeak", header
+    spoken = {c.path.name.split("_nohash_")[0] for split in ("train", "validation", "testing")
+              for c in reader.list_clips(root, split, on_error="raise")}
+    assert set(speakers) <= spoken
+    # Another training corpus, the same held-out split byte for byte.
+    plain = _digest(corpora["one"][0] / "speech_commands")
+    mine = digests[0]
+    assert {k: v for k, v in mine.items() if k.startswith(sc.HELDOUT_DIR)} == \
+        {k: v for k, v in plain.items() if k.startswith(sc.HELDOUT_DIR)}
+    assert "SPEAKERS.TXT" not in plain
+    assert {k for k in mine if k.endswith(".wav")} != {k for k in plain if k.endswith(".wav")}
 
 
 def test_spectrogram_panels_pair_training_clips_with_heldout_kinds(corpora):

@@ -32,7 +32,6 @@ import hashlib
 import math
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -346,9 +345,7 @@ def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None
              else _generated_texts(spec, text_rng))
     corpus = corpus_folder.fresh_corpus_folder(root, CORPUS_DIR)
     train_voices, heldout_voices = _generated_voices(spec, voice_rng, heldout_voice_rng)
-    with tempfile.TemporaryDirectory(prefix="espeak-voices-") as scratch:
-        espeak_data = str(voices.voice_data_folder(Path(scratch) / "espeak-ng-data",
-                                                   train_voices + heldout_voices))
+    with voices.data_folder_with(train_voices + heldout_voices) as espeak_data:
         speakers = _speakers_per_split(spec, speaker_rng, heldout_rng,
                                        [v.name for v in train_voices],
                                        [v.name for v in heldout_voices], espeak_data)

@@ -9,6 +9,8 @@
                                         lists each clip's voice and held-out channels
         _background_noise_/*.wav        minute-long noises: white, pink, brown, babble, mains hum,
                                         running tap; README.md describes them
+        SPEAKERS.TXT, VOICES.TXT        only with `random_voice_share` > 0: the speakers with
+                                        generated voices, and those voices' variant files
         README.md
         .synthetic                      written first: only folders holding it are ever deleted
         .complete                       JSON (spec, counts), written last
@@ -19,7 +21,9 @@ eSpeak voice (English accent + variant, some whispered/creaky/robotic) with its 
 pitch, saying a handful of the 35 words a few times each; the core words are about twice as
 frequent as the others, as in the real corpus. The word sits at a random offset in the second.
 Every clip gets a low noise floor; a `degraded_fraction` of clips, in every split alike, is
-recorded in hard conditions (noise at low SNR, reverberation, band limits).
+recorded in hard conditions (noise at low SNR, reverberation, band limits). With
+`random_voice_share` > 0, that share of the speakers not on hard variants speak with a variant
+file generated for them (as in the LibriSpeech corpus).
 
 `_heldout_/` holds speech no split holds in kind, as LibriSpeech's test-heldout does
 (docs/heldout.md): speakers on the Klatt engine, on generated voices with formant scales outside
@@ -36,7 +40,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import wave as wave_io
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -50,7 +53,8 @@ from corpora.synth.degrade import (apply_gain, band_limit, colored_noise, heldou
 from corpora.synth.espeak import SAMPLE_RATE
 from corpora.synth.pool import run_chunks
 from corpora.synth.speakers import (ENGLISH_VOICES, HARD_VARIANTS, KLATT_VARIANTS,
-                                   PLAIN_VARIANTS, Speaker, jitter, make_speakers)
+                                   PLAIN_VARIANTS, Speaker, jitter, make_speakers,
+                                   one_speaker_per_voice)
 
 CORPUS_DIR = "speech_commands"
 BACKGROUND_DIR = "_background_noise_"
@@ -113,6 +117,12 @@ class SpeechCommandsSpec:
                                        if v not in heldout.HELDOUT_LANGUAGES)
     hard_variants: tuple[str, ...] = tuple(v for v in HARD_VARIANTS if v not in KLATT_VARIANTS)
     hard_voice_fraction: float = 0.3  # speakers with whispered/creaky/aged/robotic variants
+    # Voice randomization (#18): this share of the other speakers speak with a variant generated
+    # for them (`corpora.synth.voices`: vocal tract length, formants, tilt, breath, pitch), with
+    # formant scales from `random_formant_scale`, inside the training range the held-out split's
+    # voices lie outside. Every split alike: a clip's split follows its speaker's hash.
+    random_voice_share: float = 0.0
+    random_formant_scale: tuple[float, float] = voices.VoiceRanges().formant_scale
     rate: tuple[int, int] = (120, 220)  # words per minute: keeps every word under a second
     pitch: tuple[int, int] = (20, 80)
     pitch_range: tuple[int, int] = (20, 80)
@@ -137,7 +147,7 @@ class SpeechCommandsSpec:
 
     def __post_init__(self) -> None:
         for name in ("words_per_speaker", "repetitions", "rate", "pitch", "pitch_range",
-                     "level_dbfs", "floor_snr_db", "degraded_snr_db"):
+                     "level_dbfs", "floor_snr_db", "degraded_snr_db", "random_formant_scale"):
             low, high = getattr(self, name)
             if low > high:
                 raise ValueError(f"SpeechCommandsSpec.{name} must be (low, high), "
@@ -152,8 +162,8 @@ class SpeechCommandsSpec:
         self.heldout_formant_scales = tuple(map(tuple, self.heldout_formant_scales))
         if self.repetitions[0] < 1:
             raise ValueError(f"SpeechCommandsSpec.repetitions must be >= 1, got {self.repetitions}")
-        for name in ("hard_voice_fraction", "floor_reverb", "degraded_fraction",
-                     "degraded_reverb", "degraded_band_limit"):
+        for name in ("hard_voice_fraction", "random_voice_share", "floor_reverb",
+                     "degraded_fraction", "degraded_reverb", "degraded_band_limit"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SpeechCommandsSpec.{name} must be a probability, "
                                  f"got {getattr(self, name)}")
@@ -396,14 +406,28 @@ def _speaker_hashes(n: int, rng: np.random.Generator) -> list[str]:
     return hashes
 
 
-def _make_speakers(spec: SpeechCommandsSpec, rng: np.random.Generator) -> list[Speaker]:
+def _training_voices(spec: SpeechCommandsSpec, rng: np.random.Generator) -> list[voices.RandomVoice]:
+    """The generated variants of the `random_voice_share` of the speakers not on hard variants."""
+    n_hard = int(round(spec.n_speakers * spec.hard_voice_fraction))
+    n_generated = int(round((spec.n_speakers - n_hard) * spec.random_voice_share))
+    return voices.random_voices(n_generated, "rv",
+                                voices.VoiceRanges(formant_scale=spec.random_formant_scale), rng)
+
+
+def _make_speakers(spec: SpeechCommandsSpec, rng: np.random.Generator,
+                   generated: tuple[str, ...] | list[str] = (),
+                   data_path: str | None = None) -> list[Speaker]:
+    """The corpus's speakers in a random order: plain variants, hard variants, and one speaker
+    per `generated` variant (names in `data_path`'s variant folder), which take plain ones' places."""
     n_hard = int(round(spec.n_speakers * spec.hard_voice_fraction))
     ranges = dict(rate=spec.rate, pitch=spec.pitch, pitch_range=spec.pitch_range)
-    plain = make_speakers(spec.n_speakers - n_hard, rng, languages=list(spec.languages),
-                          variants=PLAIN_VARIANTS, first_id=0, **ranges)
+    plain = make_speakers(spec.n_speakers - n_hard - len(generated), rng,
+                          languages=list(spec.languages), variants=PLAIN_VARIANTS, first_id=0,
+                          **ranges)
     hard = make_speakers(n_hard, rng, languages=list(spec.languages),
                          variants=list(spec.hard_variants), first_id=len(plain), **ranges)
-    speakers = plain + hard
+    speakers = plain + hard + one_speaker_per_voice(list(generated), rng, list(spec.languages),
+                                                    ranges, len(plain) + len(hard), data_path)
     return [speakers[i] for i in rng.permutation(len(speakers))]
 
 
@@ -418,17 +442,23 @@ def make_speech_commands(root: Path, spec: SpeechCommandsSpec, *,
     corpus = corpus_folder.fresh_corpus_folder(root, CORPUS_DIR)
 
     # Streams 4 and 5 serve the held-out split alone, so it stays the same whatever the
-    # training settings (spawn(6)[:4] == spawn(4): streams 0-3 keep their draws).
-    streams = np.random.SeedSequence(spec.seed).spawn(6)
-    (speaker_rng, clip_rng, babble_rng, background_rng, heldout_voice_rng,
-     heldout_rng) = (np.random.default_rng(s) for s in streams)
+    # training settings; stream 6 draws the generated training voices (spawn(7)[:4] == spawn(4):
+    # streams 0-3 keep their draws).
+    streams = np.random.SeedSequence(spec.seed).spawn(7)
+    (speaker_rng, clip_rng, babble_rng, background_rng, heldout_voice_rng, heldout_rng,
+     voice_rng) = (np.random.default_rng(s) for s in streams)
     babble_path = corpus / ".babble.npy"
     babble.write_bank(babble_path, _babble_jobs(babble_rng, list(spec.languages), tracks=8,
                                                 talkers=4, seconds=12.0))
 
-    speakers = _make_speakers(spec, speaker_rng)
-    jobs = _clip_jobs(spec, corpus, speakers, _speaker_hashes(len(speakers), speaker_rng),
-                      speaker_rng, clip_rng, babble_path)
+    generated = _training_voices(spec, voice_rng)
+    with voices.data_folder_with(generated) as espeak_data:
+        speakers = _make_speakers(spec, speaker_rng, [v.name for v in generated], espeak_data)
+    hashes = _speaker_hashes(len(speakers), speaker_rng)
+    jobs = _clip_jobs(spec, corpus, speakers, hashes, speaker_rng, clip_rng, babble_path,
+                      generated={v.name: v for v in generated})
+    if generated:
+        _write_generated_speakers(corpus, speakers, hashes, generated)
 
     background = corpus / BACKGROUND_DIR
     background.mkdir()
@@ -512,6 +542,18 @@ def _clip_jobs(spec: SpeechCommandsSpec, folder: Path, speakers: list[Speaker],
     return jobs
 
 
+def _write_generated_speakers(corpus: Path, speakers: list[Speaker], hashes: list[str],
+                              generated: list[voices.RandomVoice]) -> None:
+    """SPEAKERS.TXT (each generated-voice speaker's hash and voice) and VOICES.TXT (the variant
+    files) at the corpus root; the real dataset has neither, and loaders ignore both."""
+    names = {voice.name for voice in generated}
+    lines = ["; speakers with generated voices: HASH VOICE (the clips are WORD/HASH_nohash_N.wav)\n"]
+    lines += [f"{hash_name} {speaker.voice}\n" for speaker, hash_name in zip(speakers, hashes)
+              if speaker.voice.partition("+")[2] in names]
+    (corpus / "SPEAKERS.TXT").write_text("".join(lines))
+    voices.write_voices_txt(corpus / "VOICES.TXT", generated, listed_in="SPEAKERS.TXT")
+
+
 def _make_heldout(spec: SpeechCommandsSpec, corpus: Path, babble_path: Path,
                   voice_rng: np.random.Generator, rng: np.random.Generator, *, first_id: int,
                   processes: int | None) -> dict:
@@ -522,8 +564,7 @@ def _make_heldout(spec: SpeechCommandsSpec, corpus: Path, babble_path: Path,
     folder.mkdir()
     generated = heldout.heldout_voices(spec.heldout_speakers, spec.heldout_formant_scales,
                                        voice_rng)
-    with tempfile.TemporaryDirectory(prefix="espeak-voices-") as scratch:  # to check voice names
-        espeak_data = str(voices.voice_data_folder(Path(scratch) / "espeak-ng-data", generated))
+    with voices.data_folder_with(generated) as espeak_data:  # to check voice names
         speakers = heldout.heldout_speakers(
             spec.heldout_speakers, [v.name for v in generated], rng,
             languages=list(spec.languages) + list(spec.heldout_languages),

@@ -160,8 +160,16 @@ def engine_with(generated: list[RandomVoice]) -> Iterator[Espeak]:
     if not unique:
         yield Espeak()
         return
+    with data_folder_with(unique) as data_path:
+        yield Espeak(data_path)
+
+
+@contextmanager
+def data_folder_with(generated: list[RandomVoice]) -> Iterator[str]:
+    """The path of a scratch eSpeak data folder holding `generated` beside the packaged voices
+    (`voice_data_folder`); the folder goes when the block ends."""
     with tempfile.TemporaryDirectory(prefix="espeak-voices-") as scratch:
-        yield Espeak(str(voice_data_folder(Path(scratch) / "espeak-ng-data", unique)))
+        yield str(voice_data_folder(Path(scratch) / "espeak-ng-data", generated))
 
 
 def write_voices_txt(path: Path, generated: list[RandomVoice],
