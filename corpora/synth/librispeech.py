@@ -92,7 +92,7 @@ class LibriSpeechSpec:
     # Voice randomization: this share of each training split's speakers get a generated variant
     # whose formant frequencies are scaled by a factor from `random_formant_scale`.
     random_voice_share: float = 0.0
-    random_formant_scale: tuple[float, float] = (0.88, 1.15)
+    random_formant_scale: tuple[float, float] = voices.VoiceRanges().formant_scale
     # test-heldout: bases no other split uses; half its speakers take packaged Klatt-engine
     # variants, half generated voices (half of those on the Klatt engine) with formant scales
     # from these ranges, outside `random_formant_scale`.

@@ -43,6 +43,7 @@ import re
 import wave as wave_io
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -170,6 +171,10 @@ class SpeechCommandsSpec:
         if self.background_seconds < 60.0:
             raise ValueError(f"SpeechCommandsSpec.background_seconds must be >= 60 (the real "
                              f"noise files are a minute or longer), got {self.background_seconds}")
+
+    def hard_speakers(self) -> int:
+        """How many speakers take the hard variants."""
+        return int(round(self.n_speakers * self.hard_voice_fraction))
 
     def scaled(self, factor: float) -> SpeechCommandsSpec:
         """This spec with `factor` times the speakers (so about `factor` times the clips)."""
@@ -408,18 +413,16 @@ def _speaker_hashes(n: int, rng: np.random.Generator) -> list[str]:
 
 def _training_voices(spec: SpeechCommandsSpec, rng: np.random.Generator) -> list[voices.RandomVoice]:
     """The generated variants of the `random_voice_share` of the speakers not on hard variants."""
-    n_hard = int(round(spec.n_speakers * spec.hard_voice_fraction))
-    n_generated = int(round((spec.n_speakers - n_hard) * spec.random_voice_share))
+    n_generated = int(round((spec.n_speakers - spec.hard_speakers()) * spec.random_voice_share))
     return voices.random_voices(n_generated, "rv",
                                 voices.VoiceRanges(formant_scale=spec.random_formant_scale), rng)
 
 
 def _make_speakers(spec: SpeechCommandsSpec, rng: np.random.Generator,
-                   generated: tuple[str, ...] | list[str] = (),
-                   data_path: str | None = None) -> list[Speaker]:
+                   generated: Sequence[str] = (), data_path: str | None = None) -> list[Speaker]:
     """The corpus's speakers in a random order: plain variants, hard variants, and one speaker
     per `generated` variant (names in `data_path`'s variant folder), which take plain ones' places."""
-    n_hard = int(round(spec.n_speakers * spec.hard_voice_fraction))
+    n_hard = spec.hard_speakers()
     ranges = dict(rate=spec.rate, pitch=spec.pitch, pitch_range=spec.pitch_range)
     plain = make_speakers(spec.n_speakers - n_hard - len(generated), rng,
                           languages=list(spec.languages), variants=PLAIN_VARIANTS, first_id=0,

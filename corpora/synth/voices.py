@@ -157,17 +157,17 @@ def engine_with(generated: list[RandomVoice]) -> Iterator[Espeak]:
     if len(unique) > MAX_GENERATED_PER_FOLDER:
         raise ValueError(f"{len(unique)} generated voices in one synthesis chunk; eSpeak lists at most "
                          f"{MAX_GENERATED_PER_FOLDER} beside its own (use a smaller chunk_size)")
-    if not unique:
-        yield Espeak()
-        return
     with data_folder_with(unique) as data_path:
         yield Espeak(data_path)
 
 
 @contextmanager
-def data_folder_with(generated: list[RandomVoice]) -> Iterator[str]:
+def data_folder_with(generated: list[RandomVoice]) -> Iterator[str | None]:
     """The path of a scratch eSpeak data folder holding `generated` beside the packaged voices
-    (`voice_data_folder`); the folder goes when the block ends."""
+    (`voice_data_folder`), gone when the block ends; None (the packaged data) when there are none."""
+    if not generated:
+        yield None
+        return
     with tempfile.TemporaryDirectory(prefix="espeak-voices-") as scratch:
         yield str(voice_data_folder(Path(scratch) / "espeak-ng-data", generated))
 
