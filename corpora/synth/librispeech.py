@@ -274,9 +274,7 @@ def _generated_voices(spec: LibriSpeechSpec, train_rng: np.random.Generator,
     """(training voices, held-out voices): one generated variant per speaker that gets one."""
     per_split = spec.split_speakers()
     n_train = sum(round(spec.random_voice_share * per_split[split]) for split in TRAIN_SPLITS)
-    train = voices.random_voices(
-        n_train, "rv", voices.VoiceRanges(formant_scale=tuple(spec.random_formant_scale)),
-        train_rng)
+    train = voices.training_voices(n_train, spec.random_formant_scale, train_rng)
     return train, heldout.heldout_voices(per_split[HELDOUT_SPLIT], spec.heldout_formant_scales,
                                          heldout_rng)
 

@@ -414,8 +414,7 @@ def _speaker_hashes(n: int, rng: np.random.Generator) -> list[str]:
 def _training_voices(spec: SpeechCommandsSpec, rng: np.random.Generator) -> list[voices.RandomVoice]:
     """The generated variants of the `random_voice_share` of the speakers not on hard variants."""
     n_generated = int(round((spec.n_speakers - spec.hard_speakers()) * spec.random_voice_share))
-    return voices.random_voices(n_generated, "rv",
-                                voices.VoiceRanges(formant_scale=spec.random_formant_scale), rng)
+    return voices.training_voices(n_generated, spec.random_formant_scale, rng)
 
 
 def _make_speakers(spec: SpeechCommandsSpec, rng: np.random.Generator,

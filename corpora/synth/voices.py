@@ -114,6 +114,13 @@ def random_voices(n: int, prefix: str, ranges: VoiceRanges,
     return [random_voice(f"{prefix}{i:04d}", ranges, rng) for i in range(n)]
 
 
+def training_voices(n: int, formant_scale: tuple[float, float],
+                    rng: np.random.Generator) -> list[RandomVoice]:
+    """`n` generated training variants, rv0000, ..., with formant scales in `formant_scale`, all
+    on eSpeak's own engine (`corpora.synth.heldout` keeps the Klatt engine for test-heldout)."""
+    return random_voices(n, "rv", VoiceRanges(formant_scale=tuple(formant_scale)), rng)
+
+
 def voice_data_folder(folder: Path, voices: list[RandomVoice]) -> Path:
     """Make `folder` an eSpeak data folder that also holds `voices`; returns `folder`.
 
