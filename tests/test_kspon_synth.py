@@ -1,6 +1,5 @@
 """The synthetic KsponSpeech corpus and the Korean sentence/annotation generator behind it."""
 import hashlib
-import json
 import re
 from pathlib import Path
 
@@ -18,13 +17,9 @@ TINY = dict(n_train=12, n_dev=3, n_eval_clean=3, n_eval_other=3, n_train_speaker
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    """sha256 of every file; the completion marker without the corpus path, which differs."""
-    digest = {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-              for p in sorted(folder.rglob("*")) if p.is_file() and p.name != kspon.MARKER}
-    marker = json.loads((folder / kspon.MARKER).read_text())
-    del marker["path"]
-    digest[kspon.MARKER] = json.dumps(marker, sort_keys=True)
-    return digest
+    """sha256 of every file, the completion marker included (it holds no corpus path)."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _trn(corpus: Path, split: str) -> list[tuple[str, str]]:

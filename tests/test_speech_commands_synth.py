@@ -1,6 +1,5 @@
 """The synthetic Speech Commands corpus: layout, splits, determinism, recording conditions."""
 import hashlib
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,13 +18,9 @@ TINY = dict(n_speakers=14, words_per_speaker=(2, 3), repetitions=(1, 2), backgro
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    """sha256 of every file; the completion marker without the corpus path, which differs."""
-    digest = {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-              for p in sorted(folder.rglob("*")) if p.is_file() and p.name != sc.MARKER}
-    marker = json.loads((folder / sc.MARKER).read_text())
-    del marker["path"]
-    digest[sc.MARKER] = json.dumps(marker, sort_keys=True)
-    return digest
+    """sha256 of every file, the completion marker included (it holds no corpus path)."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

@@ -163,7 +163,8 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def mark_complete(corpus: Path, spec: Any, record: dict) -> None:
     """List the corpus's files in `corpus`/.files, then write `corpus`/.complete: {"spec": spec's
-    fields, **record} as indented UTF-8 JSON.
+    fields, **record} as indented UTF-8 JSON, without record's "path": identical specs give
+    identical markers wherever the corpus lives.
 
     Both are written to a temporary file and renamed, so each is either whole or absent; .files
     comes first, so a .complete always has its list (the listing is sorted and relative, so equal
@@ -172,5 +173,6 @@ def mark_complete(corpus: Path, spec: Any, record: dict) -> None:
     corpus = Path(corpus)
     files = [rel for rel in _files_under(corpus) if rel not in BOOKKEEPING]
     _write_atomically(corpus / FILES, "".join(f"{rel}\n" for rel in files))
-    _write_atomically(corpus / MARKER, json.dumps({"spec": spec_json(spec), **record}, indent=1,
+    kept = {key: value for key, value in record.items() if key != "path"}
+    _write_atomically(corpus / MARKER, json.dumps({"spec": spec_json(spec), **kept}, indent=1,
                                                   ensure_ascii=False) + "\n")

@@ -350,10 +350,7 @@ def make_librispeech(root: Path, spec: LibriSpeechSpec, *, processes: int | None
         result = _synthesize(corpus, spec, texts, speakers, utterance_rng, heldout_rng,
                              babble_rng, train_voices + heldout_voices, processes)
     voices.write_voices_txt(corpus / "VOICES.TXT", train_voices + heldout_voices)
-    # No absolute path in the marker: identical specs give identical files wherever they live.
-    corpus_folder.mark_complete(corpus, spec, {
-        "text_sha256": _file_sha256(text_file),
-        **{key: value for key, value in result.items() if key != "path"}})
+    corpus_folder.mark_complete(corpus, spec, {"text_sha256": _file_sha256(text_file), **result})
     return result
 
 
