@@ -140,20 +140,27 @@ def collect_log_probs(model: torch.nn.Module, features: torch.nn.Module, loader,
     return out.log_probs, out.refs
 
 
-def save_log_probs(path: str | Path, log_probs: list[np.ndarray], refs: list[str], tokenizer_state: dict) -> None:
-    """Store log-probs (as float16), references and the tokenizer for later decoding runs."""
+def save_log_probs(path: str | Path, log_probs: list[np.ndarray], refs: list[str], tokenizer_state: dict,
+                   split: str) -> None:
+    """Store log-probs (as float16), references, the tokenizer and the split they are of (a name
+    or folder, as given) for later decoding runs."""
     save_checkpoint(path, {"log_probs": [torch.from_numpy(x).half() for x in log_probs], "refs": list(refs),
-                           "tokenizer": tokenizer_state})
+                           "tokenizer": tokenizer_state, "split": split})
 
 
-def load_log_probs(path: str | Path) -> tuple[list[np.ndarray], list[str], dict]:
-    """(log-probs float32 `(time_i, vocab)`, references, tokenizer state) saved by `save_log_probs`."""
+def load_log_probs(path: str | Path, split: str) -> tuple[list[np.ndarray], list[str], dict]:
+    """(log-probs float32 `(time_i, vocab)`, references, tokenizer state) of `split`, saved by
+    `save_log_probs`; a file saved for another split (or before files named theirs) is an error."""
     state = load_checkpoint(path)
     missing = [k for k in ("log_probs", "refs", "tokenizer") if k not in state]
     if missing:
         raise CheckpointError(f"{path}: not a saved log-probs file (missing {', '.join(missing)})")
     if not state["refs"]:
         raise CheckpointError(f"{path}: the saved log-probs hold 0 utterances")
+    if state.get("split") != split:
+        saved = f"split {state['split']!r}" if "split" in state else "a split it does not name"
+        raise CheckpointError(f"{path}: the saved log-probs are of {saved}, not {split!r} "
+                              f"(delete the file to rebuild it, or name another)")
     return [x.float().numpy() for x in state["log_probs"]], state["refs"], state["tokenizer"]
 
 

@@ -9,7 +9,7 @@ The split (default dev-clean) is a split name under the data root, a LibriSpeech
 plain folder of audio files with same-named .txt transcripts, as in `asr.evaluate`.
 NAME.tuned.json records the checkpoint it was tuned for (as an absolute path): decoding another
 checkpoint with these values prints a note. The acoustic model runs once (or not at all when
---log-probs names an existing cache, which is written otherwise); the grid points are then decoded
+--log-probs names an existing cache of the same --split, which is written otherwise); the grid points are then decoded
 in worker processes that share the log-probs and the loaded LM (fork). Ties in WER go to the lower
 CER.
 """
@@ -152,7 +152,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--betas", type=float, nargs="+", default=list(DEFAULT_BETAS), metavar="B",
                         help="word bonuses to try")
     parser.add_argument("--log-probs", metavar="CACHE.pt",
-                        help="cache of the split's log-probs: read if it exists, else written")
+                        help="cache of the split's log-probs: read if it exists (it must be of this --split), else written")
     parser.add_argument("--workers", type=int, default=default_workers(), metavar="N", help="decoding processes")
     add_check_flag(parser)
     args = parser.parse_args(argv)
@@ -170,7 +170,7 @@ def main(argv: list[str]) -> None:
         if args.log_probs and Path(args.log_probs).is_dir():
             raise ValueError(f"{args.log_probs}: is a folder; --log-probs names the cache file (read or written)")
         if args.log_probs and Path(args.log_probs).is_file():
-            log_probs, refs, tokenizer_state = load_log_probs(args.log_probs)
+            log_probs, refs, tokenizer_state = load_log_probs(args.log_probs, args.split)
             tokenizer = tokenizer_from_dict(tokenizer_state)
         else:
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -182,7 +182,7 @@ def main(argv: list[str]) -> None:
             log_probs, refs = collect_log_probs(ckpt.model, ckpt.features, eval_loader(cfg, tokenizer, args.split),
                                                 device)
             if args.log_probs:
-                save_log_probs(args.log_probs, log_probs, refs, tokenizer.to_dict())
+                save_log_probs(args.log_probs, log_probs, refs, tokenizer.to_dict(), args.split)
         decoder_cfg = DecoderConfig(beam_width=args.beam, lm=args.lm)
         grid = grid_search(log_probs, refs, tokenizer, decoder_cfg, args.alphas, args.betas, args.workers, lm=lm)
     except (CheckpointError, FileNotFoundError, ValueError) as e:  # ValueError: also an LM that is not UTF-8

@@ -122,7 +122,8 @@ def world(tmp_path_factory, tone_corpus) -> dict[str, Path]:
     paths["truncated_lm"] = root / "truncated.arpa"
     paths["truncated_lm"].write_bytes(paths["lm"].read_bytes()[:300])
     paths["empty_cache"] = root / "empty_cache.pt"
-    evaluate.save_log_probs(paths["empty_cache"], [], [], CharTokenizer("abcdefghijklmnopqrstuvwxyz' ").to_dict())
+    evaluate.save_log_probs(paths["empty_cache"], [], [], CharTokenizer("abcdefghijklmnopqrstuvwxyz' ").to_dict(),
+                            "dev-clean")
     paths.update(_librispeech_sets(root / "sets"))
     # Plain folders of audio + same-named .txt: one good, one with a bad pair of each kind, one all bad.
     paths["plain"] = write_plain_folder(root / "plain", {"a": "red cat", "b": "big dog"})

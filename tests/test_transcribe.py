@@ -210,6 +210,8 @@ def test_lm_tune_saves_the_best_pair_next_to_the_lm_and_caches_log_probs(tmp_pat
     assert png.name == "words.tuned.png" and png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     lm_tune.main([str(tmp_path / "no-such-checkpoint.pt"), *args])  # the cache stands in for the model
     assert json.loads(tuned_path(lm_path).read_text())["grid"] == tuned["grid"]
+    with pytest.raises(SystemExit, match=r"dev\.pt: the saved log-probs are of split 'dev-clean', not 'test-clean'"):
+        lm_tune.main([str(checkpoint), *[("test-clean" if a == "dev-clean" else a) for a in args]])
     tuned_path(lm_path).unlink()
     png.unlink()
 
