@@ -56,6 +56,8 @@ class Lever:
     loading: Literal["preloaded", "worker", "inline"] = "preloaded"
 
 
+NO_CHANNEL_RANDOMIZATION = ["augment.eq_p=0", "augment.filter_p=0", "augment.distortion_p=0",
+                            "augment.gain_transition_p=0"]
 LEVERS = {  # every row names its layer type: the first row stays the GRU default that #21 started from
     "GRU (the default before #21)": Lever(["model.rnn_type=gru"]),
     "LSTM (the default now)": Lever(["model.rnn_type=lstm"]),
@@ -68,6 +70,9 @@ LEVERS = {  # every row names its layer type: the first row stays the GRU defaul
     "GRU, torch.compile": Lever(["model.rnn_type=gru"], compile=True),
     "LSTM, bf16, loading in a worker (as training)": Lever(["model.rnn_type=lstm"], torch.bfloat16, loading="worker"),
     "LSTM, bf16, loading inline": Lever(["model.rnn_type=lstm"], torch.bfloat16, loading="inline"),
+    # #18 moved the channel randomization into clean.json: this row is the default without it
+    "LSTM, bf16, inline, no channel randomization": Lever(
+        ["model.rnn_type=lstm", *NO_CHANNEL_RANDOMIZATION], torch.bfloat16, loading="inline"),
 }
 
 
