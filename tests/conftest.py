@@ -1,4 +1,5 @@
 """Shared fixtures. Tests run on the CPU with one thread: the suite must stay fast on 2 cores."""
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,13 @@ import torch
 torch.set_num_threads(1)
 
 TONE_ALPHABET = "abcdefghijklmnopqrstuvwxyz' "
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder`, by relative path: two folders are byte-identical
+    when these are equal (corpus markers included: they hold no corpus path)."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def tone_wave(text: str, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:

@@ -1,5 +1,4 @@
 """The synthetic KsponSpeech corpus and the Korean sentence/annotation generator behind it."""
-import hashlib
 import re
 from pathlib import Path
 
@@ -10,16 +9,11 @@ from asr.text_ko import clean_transcript
 from common.readers import kspon as reader
 from corpora.synth import korean
 from corpora.synth import kspon
+from conftest import file_digests
 
 TINY = dict(n_train=12, n_dev=3, n_eval_clean=3, n_eval_other=3, n_train_speakers=3,
             n_dev_speakers=1, n_eval_speakers=1, files_per_folder=5, folders_per_part=2,
             chunk_size=4)
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    """sha256 of every file, the completion marker included (it holds no corpus path)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _trn(corpus: Path, split: str) -> list[tuple[str, str]]:
@@ -39,9 +33,9 @@ def corpora(tmp_path_factory):
 
 
 def test_same_seed_same_bytes_whatever_the_processes(corpora):
-    one, two = _digest(corpora["one"][0]), _digest(corpora["two"][0])
+    one, two = file_digests(corpora["one"][0]), file_digests(corpora["two"][0])
     assert one == two
-    assert _digest(corpora["other_seed"][0]) != one
+    assert file_digests(corpora["other_seed"][0]) != one
     assert sum(1 for name in one if name.endswith(".pcm")) == 21
 
 

@@ -1,5 +1,4 @@
 """The synthetic LibriSpeech corpus: exact layout, reproducibility, disjointness, markers."""
-import hashlib
 import json
 import re
 from dataclasses import replace
@@ -15,6 +14,7 @@ from corpora.synth.librispeech import (HELDOUT_SPLIT, SPLITS, LibriSpeechSpec, i
                                       make_librispeech, normalize_line)
 from corpora.synth.degrade import HELDOUT_CHANNELS
 from corpora.synth.speakers import KLATT_VARIANTS
+from conftest import file_digests
 
 TINY = LibriSpeechSpec(
     seed=0, train_clean_100=6, train_other_500=6, dev_clean=6, test_clean=6, dev_other=6,
@@ -22,13 +22,6 @@ TINY = LibriSpeechSpec(
     train_other_500_speakers=2, dev_test_speakers=2, utterances_per_chapter=2, babble_tracks=2,
     chunk_size=5, random_voice_share=0.5)
 FLAC_NAME = re.compile(r"(\d+)-(\d+)-(\d{4})\.flac")
-
-
-def _tree_hash(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +35,9 @@ def corpus(tmp_path_factory) -> Path:
 
 def test_same_seed_is_byte_identical_whatever_the_processes(corpus, tmp_path):
     make_librispeech(tmp_path / "a", TINY, processes=2)
-    assert _tree_hash(corpus / "LibriSpeech") == _tree_hash(tmp_path / "a" / "LibriSpeech")
+    assert file_digests(corpus / "LibriSpeech") == file_digests(tmp_path / "a" / "LibriSpeech")
     make_librispeech(tmp_path / "b", replace(TINY, seed=1), processes=2)
-    assert _tree_hash(corpus / "LibriSpeech") != _tree_hash(tmp_path / "b" / "LibriSpeech")
+    assert file_digests(corpus / "LibriSpeech") != file_digests(tmp_path / "b" / "LibriSpeech")
 
 
 def test_layout_and_transcripts(corpus):
@@ -128,10 +121,10 @@ def test_heldout_split_does_not_depend_on_the_training_voices(corpus, tmp_path):
     other = replace(TINY, random_voice_share=0.0, random_formant_scale=(0.95, 1.05),
                     clean_variants=("m1", "f2"))
     make_librispeech(tmp_path, other, processes=2)
-    assert (_tree_hash(tmp_path / "LibriSpeech" / HELDOUT_SPLIT)
-            == _tree_hash(corpus / "LibriSpeech" / HELDOUT_SPLIT))
-    assert (_tree_hash(tmp_path / "LibriSpeech" / "train-clean-100")
-            != _tree_hash(corpus / "LibriSpeech" / "train-clean-100"))
+    assert (file_digests(tmp_path / "LibriSpeech" / HELDOUT_SPLIT)
+            == file_digests(corpus / "LibriSpeech" / HELDOUT_SPLIT))
+    assert (file_digests(tmp_path / "LibriSpeech" / "train-clean-100")
+            != file_digests(corpus / "LibriSpeech" / "train-clean-100"))
 
 
 def _texts(base: Path, split: str) -> set[str]:
@@ -192,10 +185,10 @@ def test_normalize_line_rejects_digits():
 def test_cli_keeps_a_complete_corpus(tmp_path, capsys):
     args = ["--root", str(tmp_path), "--only", "librispeech", "--scale", "0.001"]
     synth_main(args)
-    first = _tree_hash(tmp_path / "LibriSpeech")
+    first = file_digests(tmp_path / "LibriSpeech")
     synth_main(args)
     assert "kept" in capsys.readouterr().out
-    assert _tree_hash(tmp_path / "LibriSpeech") == first
+    assert file_digests(tmp_path / "LibriSpeech") == first
 
 
 def test_cli_set_changes_spec_fields_and_rejects_unknown_ones(tmp_path, capsys):

@@ -1,7 +1,6 @@
 """The synthetic Speech Commands corpus: layout, splits, determinism, recording conditions."""
 import hashlib
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,15 +11,10 @@ from corpora.synth import speech_commands as sc
 from corpora.synth.degrade import HELDOUT_CHANNELS
 from corpora.synth.heldout import HELDOUT_LANGUAGES
 from corpora.synth.speakers import KLATT_VARIANTS
+from conftest import file_digests
 
 TINY = dict(n_speakers=14, words_per_speaker=(2, 3), repetitions=(1, 2), background_seconds=60.0,
             chunk_size=6, validation_percentage=25.0, testing_percentage=25.0, heldout_speakers=4)
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    """sha256 of every file, the completion marker included (it holds no corpus path)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +53,10 @@ def test_the_35_words_of_v002():
 
 
 def test_same_seed_same_bytes_whatever_the_processes(corpora):
-    one = _digest(corpora["one"][0] / "speech_commands")
-    two = _digest(corpora["two"][0] / "speech_commands")
+    one = file_digests(corpora["one"][0] / "speech_commands")
+    two = file_digests(corpora["two"][0] / "speech_commands")
     assert one == two
-    other = _digest(corpora["other_seed"][0] / "speech_commands")
+    other = file_digests(corpora["other_seed"][0] / "speech_commands")
     assert other != one
     clips = {k: v for k, v in one.items() if k.endswith(".wav") and not k.startswith("_")}
     assert len(clips) == corpora["one"][1]["clips"] > 14
@@ -212,8 +206,8 @@ def test_heldout_split_does_not_depend_on_the_training_settings(corpora, tmp_pat
     other = sc.SpeechCommandsSpec(**{**TINY, "n_speakers": 9, "hard_voice_fraction": 0.8,
                                      "degraded_fraction": 0.1})
     sc.make_speech_commands(tmp_path, other, processes=2)
-    mine = _digest(corpora["one"][0] / "speech_commands")
-    theirs = _digest(tmp_path / "speech_commands")
+    mine = file_digests(corpora["one"][0] / "speech_commands")
+    theirs = file_digests(tmp_path / "speech_commands")
     heldout = {k: v for k, v in mine.items() if k.startswith(sc.HELDOUT_DIR)}
     assert heldout and heldout == {k: v for k, v in theirs.items() if k.startswith(sc.HELDOUT_DIR)}
     assert mine["testing_list.txt"] != theirs["testing_list.txt"]
@@ -225,7 +219,7 @@ def test_generated_training_voices(corpora, tmp_path):
     digests = []
     for processes in (1, 2):
         sc.make_speech_commands(tmp_path / str(processes), spec, processes=processes)
-        digests.append(_digest(tmp_path / str(processes) / "speech_commands"))
+        digests.append(file_digests(tmp_path / str(processes) / "speech_commands"))
     assert digests[0] == digests[1]
     root = tmp_path / "1" / "speech_commands"
     speakers = dict(line.split() for line in (root / "SPEAKERS.TXT").read_text().splitlines()
@@ -240,7 +234,7 @@ def test_generated_training_voices(corpora, tmp_path):
               for c in reader.list_clips(root, split, on_error="raise")}
     assert set(speakers) <= spoken
     # Another training corpus, the same held-out split byte for byte.
-    plain = _digest(corpora["one"][0] / "speech_commands")
+    plain = file_digests(corpora["one"][0] / "speech_commands")
     mine = digests[0]
     assert {k: v for k, v in mine.items() if k.startswith(sc.HELDOUT_DIR)} == \
         {k: v for k, v in plain.items() if k.startswith(sc.HELDOUT_DIR)}
